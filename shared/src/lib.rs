@@ -1,0 +1,15 @@
+//! Building blocks that both services share: layered configuration, the
+//! queue-token codec, the queue's Redis key layout and the two queue
+//! operations the reservation service runs itself, request extractors,
+//! problem+json errors, HTTP metrics and tracing set-up.
+
+pub mod config;
+pub mod extract;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod problem;
+pub mod queue;
+pub mod redis_pool;
+pub mod telemetry;
+pub mod token;

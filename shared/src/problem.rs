@@ -1,0 +1,190 @@
+//! `application/problem+json` (RFC 9457) bodies with a stable `code`.
+//!
+//! Every error either service returns goes through [`Problem`]: the services'
+//! own error enums map their cases to one, and the extractor error handlers
+//! below turn actix-web's own rejections (bad JSON, bad path or query) into
+//! one, so clients only ever parse one error shape.
+
+use std::borrow::Cow;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An error body: `{"type", "title", "status", "detail", "code"}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; derived from `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: Cow<'static, str>,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, safe to show to the user.
+    pub detail: String,
+    /// Stable upper-snake identifier for programs, e.g. `SEAT_UNAVAILABLE`.
+    pub code: Cow<'static, str>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: format!("urn:concert-queue:problem:{}", code.to_ascii_lowercase()),
+            title: Cow::Owned(title_from_code(code)),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: Cow::Borrowed(code),
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The body for a failure the caller cannot act on; details go to the log.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "The request could not be completed.",
+        )
+    }
+
+    /// The body for a store that cannot be reached (fail closed).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "A storage dependency is unavailable; retry shortly.",
+        )
+    }
+
+    pub fn to_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(ContentType(
+            PROBLEM_CONTENT_TYPE
+                .parse()
+                .expect("problem content type is a valid mime"),
+        ));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(self)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        Problem::status_code(self)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.to_response()
+    }
+}
+
+/// `SEAT_UNAVAILABLE` → `Seat unavailable`.
+fn title_from_code(code: &str) -> String {
+    let mut title = code.replace('_', " ").to_ascii_lowercase();
+    if let Some(first) = title.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    title
+}
+
+/// Turns actix-web's JSON body rejections into problems.
+pub fn json_error_handler(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let problem = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "The request body is too large.",
+            )
+        }
+        JsonPayloadError::ContentType => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "The request body must be application/json.",
+        ),
+        JsonPayloadError::Deserialize(e) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+            format!("The request body is not valid: {e}"),
+        ),
+        _ => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+            "The request body could not be read as JSON.",
+        ),
+    };
+    problem.into()
+}
+
+/// Turns path parameters that do not parse (e.g. a non-numeric id) into 400.
+pub fn path_error_handler(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    let PathError::Deserialize(e) = err else {
+        return Problem::new(StatusCode::BAD_REQUEST, "INVALID_PATH", "Invalid path.").into();
+    };
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PATH",
+        format!("A path parameter is invalid: {e}"),
+    )
+    .into()
+}
+
+pub fn query_error_handler(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+        format!("A query parameter is invalid: {err}"),
+    )
+    .into()
+}
+
+/// The fallback route: unknown paths answer 404 problem+json.
+pub async fn not_found() -> HttpResponse {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "No such resource or method.",
+    )
+    .to_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_reads_like_a_sentence() {
+        assert_eq!(title_from_code("SEAT_UNAVAILABLE"), "Seat unavailable");
+    }
+
+    #[test]
+    fn serialises_the_documented_fields() {
+        let body = serde_json::to_value(Problem::new(
+            StatusCode::CONFLICT,
+            "SEAT_UNAVAILABLE",
+            "taken",
+        ))
+        .unwrap();
+        for field in ["type", "title", "status", "detail", "code"] {
+            assert!(body.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["code"], "SEAT_UNAVAILABLE");
+    }
+}

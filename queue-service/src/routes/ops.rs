@@ -1,0 +1,50 @@
+use actix_web::{HttpResponse, web};
+use shared::metrics::Metrics;
+use shared::problem::Problem;
+use utoipa::OpenApi;
+
+use crate::openapi::ApiDoc;
+use crate::state::QueueState;
+
+/// Ready when Redis answers.
+pub async fn readyz(state: web::Data<QueueState>) -> HttpResponse {
+    match shared::redis_pool::ping(state.store.pool()).await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready: redis");
+            Problem::unavailable().to_response()
+        }
+    }
+}
+
+/// Prometheus metrics, with queue sizes read fresh from Redis. When Redis
+/// is down the sizes keep their last values and the rest still renders.
+pub async fn metrics(state: web::Data<QueueState>, metrics: web::Data<Metrics>) -> HttpResponse {
+    if let Err(err) = refresh_queue_sizes(&state).await {
+        tracing::warn!(error = %err, "metrics: queue sizes unavailable");
+    }
+    shared::metrics::metrics_endpoint(metrics).await
+}
+
+async fn refresh_queue_sizes(state: &QueueState) -> Result<(), shared::redis_pool::RedisFailure> {
+    let queues = state.store.queue_ids().await?;
+    let sizes = state.store.sizes(&queues).await?;
+    for (queue, (waiting, active)) in queues.iter().zip(sizes) {
+        let label = [queue.as_str()];
+        state
+            .metrics
+            .waiting
+            .with_label_values(&label)
+            .set(waiting as i64);
+        state
+            .metrics
+            .active
+            .with_label_values(&label)
+            .set(active as i64);
+    }
+    Ok(())
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,120 @@
+//! Building the app (pools, listener, server) apart from running it, so
+//! tests can bind port 0 and learn the port before serving.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use shared::config::SettingsError;
+use shared::extract::AdminApiKey;
+use shared::metrics::Metrics;
+use shared::redis_pool::{RedisFailure, build_pool};
+use shared::token::TokenCodec;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::metrics::QueueMetrics;
+use crate::routes;
+use crate::scheduler::Scheduler;
+use crate::state::QueueState;
+use crate::store::QueueStore;
+
+/// Seconds a stopping server gives in-flight requests.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("cannot set up redis")]
+    Redis(#[from] RedisFailure),
+    #[error("cannot listen on the configured address")]
+    Listen(#[from] std::io::Error),
+    #[error("cannot register metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    scheduler: Option<Scheduler>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let secrets = settings.secrets.require()?;
+        let store = QueueStore::new(build_pool(&settings.redis)?);
+        let metrics = Metrics::new("queue-service");
+        let queue_metrics = QueueMetrics::register(metrics.registry())?;
+
+        let listener = TcpListener::bind((settings.http.bind_addr.as_str(), settings.http.port))?;
+        let port = listener.local_addr()?.port();
+
+        let scheduler = settings.scheduler.enabled.then(|| {
+            Scheduler::new(
+                store.clone(),
+                queue_metrics.clone(),
+                Duration::from_millis(settings.scheduler.tick_ms.max(10)),
+                settings.scheduler.eviction_batch.max(1),
+            )
+        });
+        let state = web::Data::new(QueueState {
+            store,
+            codec: TokenCodec::new(&secrets.queue_token_secret),
+            metrics: queue_metrics,
+        });
+        let metrics = web::Data::new(metrics);
+        let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(Compress::default())
+                .wrap(from_fn(shared::metrics::record_request_latency))
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(admin_key.clone())
+                .configure(routes::configure)
+                .configure(shared::http::configure_error_handling)
+        })
+        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers.max(1));
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            scheduler,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT (actix drains in-flight requests), with
+    /// the scheduler beside it. A scheduler that dies stops the server so the
+    /// orchestrator restarts the replica rather than leaving a queue unticked.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let shutdown = CancellationToken::new();
+        let handle = self.server.handle();
+        let mut scheduler = match self.scheduler {
+            Some(scheduler) => tokio::spawn(scheduler.run(shutdown.clone())),
+            None => tokio::spawn(std::future::pending()),
+        };
+        tokio::select! {
+            served = self.server => {
+                shutdown.cancel();
+                let _ = scheduler.await;
+                served
+            }
+            exited = &mut scheduler => {
+                tracing::error!(?exited, "scheduler exited; stopping the server");
+                handle.stop(true).await;
+                Err(std::io::Error::other("scheduler exited"))
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The queue's state in Redis. Every state change is one Lua script run by
+//! EVALSHA (`redis::Script` loads it on the first NOSCRIPT), so each is
+//! atomic and costs one round trip.
+
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::{self, Script};
+use shared::ids::{QueueId, UserId};
+use shared::queue::{QUEUE_REGISTRY_KEY, QueueKeys};
+use shared::redis_pool::{RedisFailure, RedisPool};
+use shared::token::QueueTicket;
+
+use crate::domain::{Place, QueueConfig, Standing};
+
+static CONFIGURE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/configure.lua")));
+static ISSUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/issue.lua")));
+static HEARTBEAT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/heartbeat.lua")));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leave.lua")));
+static TICK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/tick.lua")));
+static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
+
+/// Time constant of the admission-rate smoothing: long enough to even out
+/// one-second ticks, short enough that the estimate follows a change of
+/// pace within a minute.
+const RATE_SMOOTHING_MS: u64 = 15_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IssueOutcome {
+    Issued(Standing),
+    Existing(Standing),
+    QueueNotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HeartbeatOutcome {
+    Alive(Standing),
+    /// Evicted, expired, left or completed.
+    Gone,
+    QueueNotFound,
+}
+
+/// What one tick did, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub promoted: u64,
+    pub evicted_silent_waiting: u64,
+    pub evicted_silent_active: u64,
+    pub expired_active: u64,
+    pub waiting: u64,
+    pub active: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub waiting: u64,
+    pub active: u64,
+    pub max_active: u32,
+    pub admit_per_second: u32,
+}
+
+#[derive(Clone)]
+pub struct QueueStore {
+    pool: RedisPool,
+}
+
+impl QueueStore {
+    pub fn new(pool: RedisPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &RedisPool {
+        &self.pool
+    }
+
+    /// Creates or updates a queue; returns whether it was created.
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn configure(
+        &self,
+        queue: &QueueId,
+        config: &QueueConfig,
+    ) -> Result<bool, RedisFailure> {
+        let keys = QueueKeys::new(queue);
+        let mut conn = self.pool.get().await?;
+        let created: i64 = CONFIGURE
+            .key(keys.config())
+            .arg(config.max_active)
+            .arg(config.admit_per_second)
+            .arg(config.active_ttl_ms())
+            .arg(config.heartbeat_ttl_ms())
+            .invoke_async(&mut conn)
+            .await?;
+        // The registry lives outside the queue's hash slot, so it cannot join
+        // the script; a failure here is retried by the idempotent PUT.
+        let _: i64 = redis::cmd("SADD")
+            .arg(QUEUE_REGISTRY_KEY)
+            .arg(queue.as_str())
+            .query_async(&mut conn)
+            .await?;
+        Ok(created == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn stats(&self, queue: &QueueId) -> Result<Option<QueueStats>, RedisFailure> {
+        let keys = QueueKeys::new(queue);
+        let mut conn = self.pool.get().await?;
+        let ((max_active, admit_per_second), waiting, active): (
+            (Option<u32>, Option<u32>),
+            u64,
+            u64,
+        ) = redis::pipe()
+            .cmd("HMGET")
+            .arg(keys.config())
+            .arg("max_active")
+            .arg("admit_per_second")
+            .cmd("ZCARD")
+            .arg(keys.waiting())
+            .cmd("ZCARD")
+            .arg(keys.active())
+            .query_async(&mut conn)
+            .await?;
+        Ok(match (max_active, admit_per_second) {
+            (Some(max_active), Some(admit_per_second)) => Some(QueueStats {
+                waiting,
+                active,
+                max_active,
+                admit_per_second,
+            }),
+            _ => None,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn issue(
+        &self,
+        queue: &QueueId,
+        user: &UserId,
+    ) -> Result<IssueOutcome, RedisFailure> {
+        let keys = QueueKeys::new(queue);
+        let mut conn = self.pool.get().await?;
+        let reply: Vec<i64> = with_status_keys(&ISSUE, &keys)
+            .arg(user.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.first() {
+            Some(0) => IssueOutcome::QueueNotFound,
+            Some(3) => IssueOutcome::Issued(standing(&reply)?),
+            _ => IssueOutcome::Existing(standing(&reply)?),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(queue.id = %ticket.queue_id))]
+    pub async fn heartbeat(&self, ticket: &QueueTicket) -> Result<HeartbeatOutcome, RedisFailure> {
+        let keys = QueueKeys::new(&ticket.queue_id);
+        let mut conn = self.pool.get().await?;
+        let reply: Vec<i64> = with_status_keys(&HEARTBEAT, &keys)
+            .arg(ticket.user_id.as_str())
+            .arg(ticket.seq)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.first() {
+            Some(0) => HeartbeatOutcome::QueueNotFound,
+            Some(4) => HeartbeatOutcome::Gone,
+            _ => HeartbeatOutcome::Alive(standing(&reply)?),
+        })
+    }
+
+    /// Gives up the ticket's place; returns whether it held one.
+    #[tracing::instrument(skip_all, fields(queue.id = %ticket.queue_id))]
+    pub async fn leave(&self, ticket: &QueueTicket) -> Result<bool, RedisFailure> {
+        let keys = QueueKeys::new(&ticket.queue_id);
+        let mut conn = self.pool.get().await?;
+        let left: i64 = LEAVE
+            .key(keys.waiting())
+            .key(keys.seen())
+            .key(keys.active())
+            .key(keys.active_seq())
+            .key(keys.state())
+            .arg(ticket.user_id.as_str())
+            .arg(ticket.seq)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(left == 1)
+    }
+
+    /// Runs one scheduler step on a queue. Safe to call concurrently from any
+    /// number of replicas; `None` when the queue is not configured.
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn tick(
+        &self,
+        queue: &QueueId,
+        eviction_batch: usize,
+    ) -> Result<Option<TickReport>, RedisFailure> {
+        let keys = QueueKeys::new(queue);
+        let mut conn = self.pool.get().await?;
+        let reply: Vec<i64> = with_status_keys(&TICK, &keys)
+            .arg(eviction_batch)
+            .arg(RATE_SMOOTHING_MS)
+            .invoke_async(&mut conn)
+            .await?;
+        let count = |i: usize| reply.get(i).map(|&v| v.max(0) as u64).unwrap_or(0);
+        Ok(match reply.first() {
+            Some(-1) => None,
+            _ => Some(TickReport {
+                promoted: count(0),
+                evicted_silent_waiting: count(1),
+                evicted_silent_active: count(2),
+                expired_active: count(3),
+                waiting: count(4),
+                active: count(5),
+            }),
+        })
+    }
+
+    /// Takes or renews the lease on ticking `queue`.
+    pub async fn try_lease(
+        &self,
+        queue: &QueueId,
+        owner: &str,
+        lease_ms: u64,
+    ) -> Result<bool, RedisFailure> {
+        let mut conn = self.pool.get().await?;
+        let held: i64 = LEASE
+            .key(QueueKeys::new(queue).lease())
+            .arg(owner)
+            .arg(lease_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Every configured queue.
+    pub async fn queue_ids(&self) -> Result<Vec<QueueId>, RedisFailure> {
+        let mut conn = self.pool.get().await?;
+        let raw: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(QUEUE_REGISTRY_KEY)
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|id| QueueId::parse(id).ok())
+            .collect())
+    }
+
+    /// Waiting and active counts of many queues in one round trip.
+    pub async fn sizes(&self, queues: &[QueueId]) -> Result<Vec<(u64, u64)>, RedisFailure> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for queue in queues {
+            let keys = QueueKeys::new(queue);
+            pipe.cmd("ZCARD").arg(keys.waiting());
+            pipe.cmd("ZCARD").arg(keys.active());
+        }
+        let mut conn = self.pool.get().await?;
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+        Ok(counts
+            .chunks_exact(2)
+            .map(|pair| (pair[0], pair[1]))
+            .collect())
+    }
+}
+
+/// The issue, heartbeat and tick scripts share one key list.
+fn with_status_keys<'s>(script: &'s Script, keys: &QueueKeys) -> redis::ScriptInvocation<'s> {
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(keys.config())
+        .key(keys.state())
+        .key(keys.waiting())
+        .key(keys.seen())
+        .key(keys.active())
+        .key(keys.active_seq());
+    invocation
+}
+
+/// Decodes `{outcome, seq, position, active_until_ms, rate_milli, heartbeat_ttl_ms}`.
+fn standing(reply: &[i64]) -> Result<Standing, RedisFailure> {
+    let &[
+        outcome,
+        seq,
+        position,
+        active_until_ms,
+        rate_milli,
+        heartbeat_ttl_ms,
+    ] = reply
+    else {
+        return Err(RedisFailure::BadReply(format!(
+            "status reply has {} fields",
+            reply.len()
+        )));
+    };
+    let place = if outcome == 2 {
+        Place::Active {
+            until_ms: active_until_ms,
+        }
+    } else {
+        Place::Waiting {
+            position: position.max(1) as u64,
+        }
+    };
+    Ok(Standing {
+        seq: seq.max(0) as u64,
+        place,
+        admission_rate: rate_milli.max(0) as f64 / 1000.0,
+        heartbeat_ttl_ms: heartbeat_ttl_ms.max(0) as u64,
+    })
+}

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, Script};
 use shared::ids::{QueueId, UserId};
-use shared::queue::{QUEUE_REGISTRY_KEY, QueueKeys};
+use shared::queue::QueueKeys;
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::QueueTicket;
 
@@ -22,9 +22,10 @@ static TICK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/t
 static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
 
 /// Time constant of the admission-rate smoothing: long enough to even out
-/// one-second ticks, short enough that the estimate follows a change of
-/// pace within a minute.
-const RATE_SMOOTHING_MS: u64 = 15_000;
+/// the bursts of one-second ticks, short enough that when a sale's pace
+/// drops (every slot taken, admissions now wait for buyers to finish) the
+/// estimate follows within about half a minute.
+const RATE_SMOOTHING_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum IssueOutcome {
@@ -74,6 +75,10 @@ impl QueueStore {
         &self.pool
     }
 
+    pub fn keys(&self, queue: &QueueId) -> QueueKeys {
+        self.pool.keyspace().queue(queue)
+    }
+
     /// Creates or updates a queue; returns whether it was created.
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
     pub async fn configure(
@@ -81,7 +86,7 @@ impl QueueStore {
         queue: &QueueId,
         config: &QueueConfig,
     ) -> Result<bool, RedisFailure> {
-        let keys = QueueKeys::new(queue);
+        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let created: i64 = CONFIGURE
             .key(keys.config())
@@ -94,7 +99,7 @@ impl QueueStore {
         // The registry lives outside the queue's hash slot, so it cannot join
         // the script; a failure here is retried by the idempotent PUT.
         let _: i64 = redis::cmd("SADD")
-            .arg(QUEUE_REGISTRY_KEY)
+            .arg(self.pool.keyspace().registry())
             .arg(queue.as_str())
             .query_async(&mut conn)
             .await?;
@@ -103,7 +108,7 @@ impl QueueStore {
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
     pub async fn stats(&self, queue: &QueueId) -> Result<Option<QueueStats>, RedisFailure> {
-        let keys = QueueKeys::new(queue);
+        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let ((max_active, admit_per_second), waiting, active): (
             (Option<u32>, Option<u32>),
@@ -137,7 +142,7 @@ impl QueueStore {
         queue: &QueueId,
         user: &UserId,
     ) -> Result<IssueOutcome, RedisFailure> {
-        let keys = QueueKeys::new(queue);
+        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&ISSUE, &keys)
             .arg(user.as_str())
@@ -152,7 +157,7 @@ impl QueueStore {
 
     #[tracing::instrument(skip_all, fields(queue.id = %ticket.queue_id))]
     pub async fn heartbeat(&self, ticket: &QueueTicket) -> Result<HeartbeatOutcome, RedisFailure> {
-        let keys = QueueKeys::new(&ticket.queue_id);
+        let keys = self.keys(&ticket.queue_id);
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&HEARTBEAT, &keys)
             .arg(ticket.user_id.as_str())
@@ -169,7 +174,7 @@ impl QueueStore {
     /// Gives up the ticket's place; returns whether it held one.
     #[tracing::instrument(skip_all, fields(queue.id = %ticket.queue_id))]
     pub async fn leave(&self, ticket: &QueueTicket) -> Result<bool, RedisFailure> {
-        let keys = QueueKeys::new(&ticket.queue_id);
+        let keys = self.keys(&ticket.queue_id);
         let mut conn = self.pool.get().await?;
         let left: i64 = LEAVE
             .key(keys.waiting())
@@ -192,7 +197,7 @@ impl QueueStore {
         queue: &QueueId,
         eviction_batch: usize,
     ) -> Result<Option<TickReport>, RedisFailure> {
-        let keys = QueueKeys::new(queue);
+        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&TICK, &keys)
             .arg(eviction_batch)
@@ -222,7 +227,7 @@ impl QueueStore {
     ) -> Result<bool, RedisFailure> {
         let mut conn = self.pool.get().await?;
         let held: i64 = LEASE
-            .key(QueueKeys::new(queue).lease())
+            .key(self.keys(queue).lease())
             .arg(owner)
             .arg(lease_ms)
             .invoke_async(&mut conn)
@@ -234,7 +239,7 @@ impl QueueStore {
     pub async fn queue_ids(&self) -> Result<Vec<QueueId>, RedisFailure> {
         let mut conn = self.pool.get().await?;
         let raw: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(QUEUE_REGISTRY_KEY)
+            .arg(self.pool.keyspace().registry())
             .query_async(&mut conn)
             .await?;
         Ok(raw
@@ -250,7 +255,7 @@ impl QueueStore {
         }
         let mut pipe = redis::pipe();
         for queue in queues {
-            let keys = QueueKeys::new(queue);
+            let keys = self.keys(queue);
             pipe.cmd("ZCARD").arg(keys.waiting());
             pipe.cmd("ZCARD").arg(keys.active());
         }

@@ -20,6 +20,7 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("HTTP_WORKERS", "http.workers"),
     ("REDIS_URL", "redis.url"),
     ("REDIS_POOL_SIZE", "redis.pool_size"),
+    ("REDIS_KEY_PREFIX", "redis.key_prefix"),
     ("DATABASE_URL", "database.url"),
     ("DATABASE_POOL_SIZE", "database.pool_size"),
     ("QUEUE_TOKEN_SECRET", "secrets.queue_token_secret"),
@@ -97,6 +98,9 @@ pub struct RedisSettings {
     /// Bound on connecting, waiting for a pooled connection and each reply,
     /// so a dead Redis turns into a quick 503 rather than a hung request.
     pub timeout_ms: u64,
+    /// Namespace in front of every key; see `shared::queue::KeySpace`.
+    #[serde(default)]
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

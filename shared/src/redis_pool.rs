@@ -3,27 +3,46 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind};
-use deadpool_redis::{Manager, Pool, PoolError, Runtime};
+use deadpool_redis::{Connection, Manager, Pool, PoolError, Runtime};
 
 use crate::config::RedisSettings;
+use crate::queue::KeySpace;
 
-pub type RedisPool = Pool;
+/// Pooled connections to the queue's Redis, and the key namespace in it.
+#[derive(Clone)]
+pub struct RedisPool {
+    pool: Pool,
+    keyspace: KeySpace,
+}
+
+impl RedisPool {
+    pub async fn get(&self) -> Result<Connection, PoolError> {
+        self.pool.get().await
+    }
+
+    pub fn keyspace(&self) -> &KeySpace {
+        &self.keyspace
+    }
+}
 
 pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisFailure> {
+    let keyspace = KeySpace::new(&settings.key_prefix)
+        .map_err(|e| RedisFailure::Misconfigured(e.to_string()))?;
     let timeout = Duration::from_millis(settings.timeout_ms);
     let connection = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
     let manager = Manager::new_with_config(settings.url.as_str(), connection)
         .map_err(RedisFailure::Unexpected)?;
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(settings.pool_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
-        .map_err(|e| RedisFailure::Misconfigured(e.to_string()))
+        .map_err(|e| RedisFailure::Misconfigured(e.to_string()))?;
+    Ok(RedisPool { pool, keyspace })
 }
 
 /// A failed Redis operation, split by what the caller should do about it:

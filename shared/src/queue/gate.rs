@@ -2,7 +2,6 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::Script;
 
-use super::keys::QueueKeys;
 use super::time::Millis;
 use crate::redis_pool::{RedisFailure, RedisPool};
 use crate::token::QueueTicket;
@@ -24,7 +23,7 @@ pub async fn touch_active(
     pool: &RedisPool,
     ticket: &QueueTicket,
 ) -> Result<Admission, RedisFailure> {
-    let keys = QueueKeys::new(&ticket.queue_id);
+    let keys = pool.keyspace().queue(&ticket.queue_id);
     let mut conn = pool.get().await?;
     let until_ms: Millis = TOUCH_ACTIVE
         .key(keys.active_seq())
@@ -43,7 +42,7 @@ pub async fn touch_active(
 
 /// Frees the ticket's active slot. Returns whether it held one.
 pub async fn complete(pool: &RedisPool, ticket: &QueueTicket) -> Result<bool, RedisFailure> {
-    let keys = QueueKeys::new(&ticket.queue_id);
+    let keys = pool.keyspace().queue(&ticket.queue_id);
     let mut conn = pool.get().await?;
     let freed: i64 = COMPLETE
         .key(keys.active_seq())

@@ -14,24 +14,57 @@
 //! | `q:{id}:active` | ZSET | user → active-until ms |
 //! | `q:{id}:active_seq` | HASH | active user → seq of the token that holds the slot |
 //! | `q:{id}:lease` | STRING | scheduler replica that ticks this queue |
+//! | `queues` | SET | every configured queue id |
+//!
+//! An optional [`KeySpace`] prefix goes in front of every key.
 
 use crate::ids::QueueId;
 
-/// Set of configured queue ids; the scheduler ticks each of them.
-pub const QUEUE_REGISTRY_KEY: &str = "queues";
+/// A namespace for every key the product writes, so that several
+/// deployments (or test runs) can share one Redis without seeing each
+/// other's queues. Empty by default; both services must use the same one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySpace {
+    prefix: String,
+}
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the Redis key prefix may only hold A-Z, a-z, 0-9, '_', '-', ':' and '.' (no hash-tag braces)"
+)]
+pub struct InvalidKeyPrefix;
+
+impl KeySpace {
+    pub fn new(prefix: &str) -> Result<Self, InvalidKeyPrefix> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"_-:.".contains(&b);
+        if prefix.len() <= 64 && prefix.bytes().all(allowed) {
+            Ok(Self {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(InvalidKeyPrefix)
+        }
+    }
+
+    /// Set of configured queue ids; the scheduler ticks each of them.
+    pub fn registry(&self) -> String {
+        format!("{}queues", self.prefix)
+    }
+
+    pub fn queue(&self, queue: &QueueId) -> QueueKeys {
+        QueueKeys {
+            prefix: format!("{}q:{{{queue}}}:", self.prefix),
+        }
+    }
+}
+
+/// The keys of one queue.
 #[derive(Debug, Clone)]
 pub struct QueueKeys {
     prefix: String,
 }
 
 impl QueueKeys {
-    pub fn new(queue: &QueueId) -> Self {
-        Self {
-            prefix: format!("q:{{{queue}}}:"),
-        }
-    }
-
     fn key(&self, suffix: &str) -> String {
         let mut key = String::with_capacity(self.prefix.len() + suffix.len());
         key.push_str(&self.prefix);
@@ -68,9 +101,18 @@ mod tests {
 
     #[test]
     fn keys_share_the_queue_hash_tag() {
-        let keys = QueueKeys::new(&QueueId::parse("tour-1").unwrap());
+        let keys = KeySpace::default().queue(&QueueId::parse("tour-1").unwrap());
         for key in [keys.waiting(), keys.seen(), keys.active(), keys.config()] {
             assert!(key.starts_with("q:{tour-1}:"), "{key}");
         }
+    }
+
+    #[test]
+    fn a_prefix_namespaces_every_key_outside_the_hash_tag() {
+        let space = KeySpace::new("staging:").unwrap();
+        let keys = space.queue(&QueueId::parse("tour-1").unwrap());
+        assert_eq!(keys.waiting(), "staging:q:{tour-1}:waiting");
+        assert_eq!(space.registry(), "staging:queues");
+        assert!(KeySpace::new("x{y}").is_err());
     }
 }

@@ -9,5 +9,5 @@ mod keys;
 mod time;
 
 pub use gate::{Admission, complete, touch_active};
-pub use keys::{QUEUE_REGISTRY_KEY, QueueKeys};
+pub use keys::{InvalidKeyPrefix, KeySpace, QueueKeys};
 pub use time::{Millis, millis_to_rfc3339};

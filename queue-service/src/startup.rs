@@ -68,8 +68,10 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
 
+        let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(shared::http::cors(&cors_origins))
                 .wrap(Compress::default())
                 .wrap(from_fn(shared::metrics::record_request_latency))
                 .app_data(state.clone())

@@ -18,6 +18,7 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("PORT", "http.port"),
     ("BIND_ADDR", "http.bind_addr"),
     ("HTTP_WORKERS", "http.workers"),
+    ("CORS_ALLOWED_ORIGINS", "http.cors_allowed_origins"),
     ("REDIS_URL", "redis.url"),
     ("REDIS_POOL_SIZE", "redis.pool_size"),
     ("REDIS_KEY_PREFIX", "redis.key_prefix"),
@@ -89,6 +90,10 @@ pub struct HttpSettings {
     pub port: u16,
     /// Worker threads; defaults to one per core.
     pub workers: Option<usize>,
+    /// Comma-separated origins whose pages may call the API from a browser
+    /// (e.g. `https://tickets.example.com`); empty allows none.
+    #[serde(default)]
+    pub cors_allowed_origins: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,5 +1,7 @@
 //! HTTP plumbing both services mount the same way.
 
+use actix_cors::Cors;
+use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use crate::problem;
@@ -24,4 +26,30 @@ pub fn configure_error_handling(cfg: &mut web::ServiceConfig) {
 /// Liveness: the process serves HTTP.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// How long a browser may cache a preflight answer: a page that polls a
+/// heartbeat should not pay a preflight per poll.
+const CORS_MAX_AGE_SECONDS: usize = 3600;
+
+/// Cross-origin access for the configured front-end origins. Requests from
+/// other origins are still served (a browser simply withholds the answer
+/// from the page); non-browser clients are unaffected.
+pub fn cors(allowed_origins: &str) -> Cors {
+    allowed_origins
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .block_on_origin_mismatch(false)
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-user-id"),
+            header::HeaderName::from_static("x-queue-token"),
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(CORS_MAX_AGE_SECONDS)
 }

@@ -1,0 +1,184 @@
+//! Public listings: concerts, their schedules, a schedule's seats.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use shared::problem::Problem;
+use time::OffsetDateTime;
+
+use crate::domain::ids::{ConcertId, ScheduleId};
+use crate::domain::seat::{SeatStatus, StoredSeatStatus};
+use crate::error::ReservationError;
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::seats::SeatPage;
+
+/// Largest page of seats one request may ask for.
+const MAX_SEAT_PAGE: u32 = 100_000;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConcertView {
+    pub id: u64,
+    pub title: String,
+    pub queue_id: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleView {
+    pub id: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub booking_opens_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub booking_closes_at: OffsetDateTime,
+    /// Seats free now (counted at most about a second ago).
+    pub available_seats: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeatView {
+    pub id: u64,
+    pub number: u32,
+    pub price: i64,
+    pub status: SeatStatus,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SchedulesQuery {
+    /// `true`: only schedules bookable now that have seats left.
+    pub available: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeatsQuery {
+    /// Only seats with this status (an expired hold counts as available).
+    pub status: Option<SeatStatus>,
+    /// Page size; all matching seats when absent.
+    pub limit: Option<u32>,
+    /// Keyset paging: only seats whose id is greater than this.
+    pub after: Option<u64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/concerts",
+    tag = "catalog",
+    responses((status = 200, body = [ConcertView]))
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, ReservationError> {
+    let concerts: Vec<ConcertView> = storage::catalog::list_concerts(&state.db)
+        .await?
+        .into_iter()
+        .map(|row| ConcertView {
+            id: row.id,
+            title: row.title,
+            queue_id: row.queue_id,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(concerts))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/concerts/{concert_id}/schedules",
+    tag = "catalog",
+    params(("concert_id" = u64, Path, description = "Concert id"), SchedulesQuery),
+    responses(
+        (status = 200, body = [ScheduleView]),
+        (status = 404, description = "CONCERT_NOT_FOUND", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(concert.id = %path))]
+pub async fn list_schedules(
+    path: web::Path<u64>,
+    query: web::Query<SchedulesQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReservationError> {
+    let concert_id = ConcertId::new(path.into_inner())?;
+    if !storage::catalog::concert_exists(&state.db, concert_id).await? {
+        return Err(ReservationError::ConcertNotFound);
+    }
+    let only_available = query.available.unwrap_or(false);
+    let now = OffsetDateTime::now_utc();
+    let mut views = Vec::new();
+    for row in storage::catalog::schedules_of(&state.db, concert_id).await? {
+        let window = crate::domain::booking::BookingWindow {
+            opens_at: row.booking_opens_at,
+            closes_at: row.booking_closes_at,
+        };
+        if only_available && !window.is_open(now) {
+            continue;
+        }
+        let available_seats = state
+            .catalog
+            .available_seats(ScheduleId::new(row.id)?)
+            .await?;
+        if only_available && available_seats == 0 {
+            continue;
+        }
+        views.push(ScheduleView {
+            id: row.id,
+            starts_at: row.starts_at,
+            booking_opens_at: row.booking_opens_at,
+            booking_closes_at: row.booking_closes_at,
+            available_seats,
+        });
+    }
+    Ok(HttpResponse::Ok().json(views))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/schedules/{schedule_id}/seats",
+    tag = "catalog",
+    params(("schedule_id" = u64, Path, description = "Schedule id"), SeatsQuery),
+    responses(
+        (status = 200, body = [SeatView]),
+        (status = 400, description = "INVALID_REQUEST", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 404, description = "SCHEDULE_NOT_FOUND", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(schedule.id = %path))]
+pub async fn list_seats(
+    path: web::Path<u64>,
+    query: web::Query<SeatsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReservationError> {
+    let schedule_id = ScheduleId::new(path.into_inner())?;
+    if let Some(limit) = query.limit
+        && !(1..=MAX_SEAT_PAGE).contains(&limit)
+    {
+        return Err(ReservationError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_SEAT_PAGE}"
+        )));
+    }
+    // 404 for an unknown schedule rather than an empty list.
+    state.catalog.facts(schedule_id).await?;
+    let page = SeatPage {
+        status: query.status,
+        after: query.after,
+        limit: query.limit,
+    };
+    let seats = storage::seats::list(&state.db, schedule_id, page)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let stored = StoredSeatStatus::from_db(&row.status).ok_or_else(|| {
+                ReservationError::unexpected(format!("unknown seat status {:?}", row.status))
+            })?;
+            Ok(SeatView {
+                id: row.id,
+                number: row.seat_number,
+                price: row.price,
+                status: SeatStatus::derive(stored, row.hold_expires_at, row.db_now),
+            })
+        })
+        .collect::<Result<Vec<_>, ReservationError>>()?;
+    Ok(HttpResponse::Ok().json(seats))
+}

@@ -1,0 +1,125 @@
+//! Paying for a held seat.
+
+use actix_web::{HttpResponse, web};
+use shared::extract::{IdempotencyKey, QueueTokenHeader};
+use shared::ids::UserId;
+use shared::problem::Problem;
+use shared::queue::Admission;
+
+use super::{replay_response, stored_response};
+use crate::domain::ids::{ReservationId, ScheduleId};
+use crate::domain::receipt::PaymentReceipt;
+use crate::error::ReservationError;
+use crate::state::AppState;
+use crate::storage;
+use crate::storage::payments::{PaymentOutcome, PaymentRequest};
+
+#[utoipa::path(
+    post,
+    path = "/v1/reservations/{reservation_id}/payment",
+    tag = "payments",
+    params(
+        ("reservation_id" = u64, Path, description = "The caller's held reservation"),
+        ("X-User-Id" = String, Header, description = "The caller"),
+        ("X-Queue-Token" = String, Header, description = "An active token of the concert's queue"),
+        ("Idempotency-Key" = String, Header,
+         description = "Retries with the same key return the first response"),
+    ),
+    responses(
+        (status = 200, body = PaymentReceipt),
+        (status = 401, description = "USER_ID_MISSING, TOKEN_MISSING or TOKEN_INVALID",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "INSUFFICIENT_BALANCE", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 403, description = "TOKEN_NOT_YOURS or TOKEN_NOT_ACTIVE", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 404, description = "RESERVATION_NOT_FOUND", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 409, description = "HOLD_EXPIRED or RESERVATION_ALREADY_CONFIRMED",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 503, description = "SERVICE_UNAVAILABLE", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(reservation.id = %path))]
+pub async fn pay(
+    path: web::Path<u64>,
+    user: UserId,
+    token: QueueTokenHeader,
+    key: IdempotencyKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReservationError> {
+    let reservation_id = ReservationId::new(path.into_inner())?;
+    state.gate.precheck(&token, &user)?;
+    let request = PaymentRequest {
+        user: &user,
+        reservation_id,
+        idempotency_key: &key.0,
+    };
+    let fingerprint = request.fingerprint();
+
+    // A retry of a completed payment gets its first response back without
+    // the gate: the payment completed the token, so it is no longer active.
+    if let Some(replay) =
+        storage::idempotency::replay(&state.db, &user, &key.0, &fingerprint).await?
+    {
+        count(&state, "replayed");
+        return replay_response(replay);
+    }
+
+    let reservation = storage::reservations::find_owned(&state.db, reservation_id, &user)
+        .await?
+        .ok_or(ReservationError::ReservationNotFound)?;
+    let facts = state
+        .catalog
+        .facts(ScheduleId::new(reservation.schedule_id)?)
+        .await?;
+    let ticket = state.gate.bind(&token, &user, &facts.queue_id)?;
+    if state.gate.check_active(&ticket).await? == Admission::NotActive {
+        // A twin request with this key may have paid, and completed the
+        // token, since the look-up above; its record is committed by then.
+        if let Some(replay) =
+            storage::idempotency::replay(&state.db, &user, &key.0, &fingerprint).await?
+        {
+            count(&state, "replayed");
+            return replay_response(replay);
+        }
+        return Err(ReservationError::TokenNotActive);
+    }
+
+    let outcome =
+        storage::retry_on_deadlock(|| storage::payments::pay(&state.db, &request)).await?;
+    match outcome {
+        PaymentOutcome::Paid(stored) => {
+            count(&state, "paid");
+            state.gate.complete(&ticket).await;
+            Ok(stored_response(stored))
+        }
+        PaymentOutcome::Replayed(replay) => {
+            count(&state, "replayed");
+            replay_response(replay)
+        }
+        PaymentOutcome::NotFound => {
+            count(&state, "not_found");
+            Err(ReservationError::ReservationNotFound)
+        }
+        PaymentOutcome::AlreadyConfirmed => {
+            count(&state, "already_confirmed");
+            Err(ReservationError::ReservationAlreadyConfirmed)
+        }
+        PaymentOutcome::HoldExpired => {
+            count(&state, "hold_expired");
+            Err(ReservationError::HoldExpired)
+        }
+        PaymentOutcome::InsufficientBalance => {
+            count(&state, "insufficient_balance");
+            Err(ReservationError::InsufficientBalance)
+        }
+    }
+}
+
+fn count(state: &AppState, outcome: &str) {
+    state.metrics.payments.with_label_values(&[outcome]).inc();
+}

@@ -1,0 +1,182 @@
+//! Building the application (listener, pools, migrations, HTTP server)
+//! separately from running it, so tests can start it on port 0 and learn
+//! the port before serving.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+pub use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, middleware, web};
+use shared::config::SettingsError;
+use shared::extract::AdminApiKey;
+use shared::metrics::Metrics;
+use shared::redis_pool::RedisFailure;
+use shared::token::TokenCodec;
+use sqlx::MySqlPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::gate::Gate;
+use crate::metrics::ReservationMetrics;
+use crate::state::AppState;
+use crate::{expiry, routes, storage};
+
+/// In-flight requests get this long to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid database settings")]
+    Database(#[source] sqlx::Error),
+    #[error("database migrations failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot set up the redis pool")]
+    Redis(#[from] RedisFailure),
+    #[error("cannot register metrics")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot start the HTTP server")]
+    Server(#[source] std::io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+    #[error("the hold-expiry worker exited unexpectedly")]
+    WorkerExited(#[source] Option<tokio::task::JoinError>),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: MySqlPool,
+    settings: Settings,
+    metrics: ReservationMetrics,
+}
+
+impl Application {
+    /// Binds the listener, builds both pools once, runs migrations and
+    /// prepares the HTTP server. Refuses to build without the secrets.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let secrets = settings.secrets.require()?;
+        let address = format!("{}:{}", settings.http.bind_addr, settings.http.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+
+        let db = storage::build_pool(&settings.database).map_err(StartupError::Database)?;
+        storage::migrate(&db).await?;
+        let redis = shared::redis_pool::build_pool(&settings.redis)?;
+
+        let metrics = Metrics::new("reservation-service");
+        let reservation_metrics = ReservationMetrics::register(metrics.registry())?;
+        let state = AppState {
+            db: db.clone(),
+            redis: redis.clone(),
+            gate: Gate::new(TokenCodec::new(&secrets.queue_token_secret), redis),
+            catalog: Catalog::new(db.clone()),
+            hold_ttl: settings.holds.ttl(),
+            max_charge_amount: settings.balance.max_charge_amount,
+            metrics: reservation_metrics.clone(),
+        };
+        let state = web::Data::new(state);
+        let metrics = web::Data::new(metrics);
+        let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
+
+        let cors_origins = settings.http.cors_allowed_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(shared::http::cors(&cors_origins))
+                // A full seat map of a large hall is megabytes of JSON.
+                .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(shared::metrics::record_request_latency))
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(admin_key.clone())
+                .configure(shared::http::configure_error_handling)
+                .configure(routes::configure)
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).map_err(StartupError::Server)?.run();
+        tracing::info!(port, "reservation-service listening");
+
+        Ok(Application {
+            port,
+            server,
+            db,
+            settings,
+            metrics: reservation_metrics,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (e.g. from tests); SIGTERM does the same.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGTERM drains in-flight requests),
+    /// with the hold-expiry worker running beside it. If the worker exits
+    /// on its own, that is reported and the server is stopped too, so a
+    /// supervisor restarts the replica rather than leaving it half-working.
+    pub async fn run_until_stopped(self) -> Result<(), RunError> {
+        let shutdown = CancellationToken::new();
+        let handle = self.server.handle();
+        let mut worker: JoinHandle<()> = tokio::spawn(expiry::run(
+            self.db.clone(),
+            self.settings.holds.sweep_interval(),
+            self.settings.holds.sweep_batch,
+            self.metrics.clone(),
+            shutdown.clone(),
+        ));
+        let mut server = self.server;
+
+        let result = tokio::select! {
+            served = &mut server => {
+                shutdown.cancel();
+                if let Err(err) = (&mut worker).await {
+                    tracing::error!(error = %err, "hold-expiry worker failed during shutdown");
+                }
+                served.map_err(RunError::Server)
+            }
+            exited = &mut worker => {
+                let err = RunError::WorkerExited(exited.err());
+                tracing::error!(error = %err, "stopping the server");
+                handle.stop(true).await;
+                let _ = server.await;
+                Err(err)
+            }
+        };
+        self.db.close().await;
+        result
+    }
+}
+
+/// `reservation-service migrate`: apply migrations and exit.
+pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
+    let db = storage::build_pool(&settings.database).map_err(StartupError::Database)?;
+    storage::migrate(&db).await?;
+    db.close().await;
+    Ok(())
+}

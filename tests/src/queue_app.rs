@@ -1,0 +1,233 @@
+//! The queue service started in-process on a random port.
+
+use std::time::Duration;
+
+use deadpool_redis::redis;
+use queue_service::config::{SchedulerSettings, Settings};
+use queue_service::domain::QueueConfig;
+use queue_service::startup::Application;
+use queue_service::store::QueueStore;
+use reqwest::Response;
+use secrecy::SecretString;
+use serde_json::Value;
+use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
+use shared::ids::QueueId;
+use shared::queue::KeySpace;
+
+use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, unique_suffix};
+
+pub struct QueueAppOptions {
+    pub redis_url: String,
+    /// Each app gets its own key namespace by default, so no other test's
+    /// scheduler ticks its queues; apps that must share state pass one.
+    pub key_prefix: String,
+    /// `None` runs no scheduler in this app; tests then tick by hand.
+    pub tick_ms: Option<u64>,
+}
+
+impl Default for QueueAppOptions {
+    fn default() -> Self {
+        Self {
+            redis_url: crate::redis_url(),
+            key_prefix: unique_key_prefix(),
+            tick_ms: Some(100),
+        }
+    }
+}
+
+/// A Redis key namespace no other test uses.
+pub fn unique_key_prefix() -> String {
+    format!("t-{}:", unique_suffix())
+}
+
+pub fn queue_settings(options: &QueueAppOptions) -> Settings {
+    Settings {
+        http: HttpSettings {
+            bind_addr: "127.0.0.1".to_owned(),
+            port: 0,
+            workers: Some(2),
+            cors_allowed_origins: "http://allowed.example".to_owned(),
+        },
+        redis: RedisSettings {
+            url: options.redis_url.clone(),
+            pool_size: 32,
+            timeout_ms: 1000,
+            key_prefix: options.key_prefix.clone(),
+        },
+        secrets: SecretSettings {
+            queue_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET)),
+            admin_api_key: Some(SecretString::from(TEST_ADMIN_KEY)),
+        },
+        scheduler: SchedulerSettings {
+            enabled: options.tick_ms.is_some(),
+            tick_ms: options.tick_ms.unwrap_or(1000),
+            eviction_batch: 10_000,
+        },
+        log: LogSettings {
+            format: LogFormat::Pretty,
+        },
+    }
+}
+
+pub struct TestQueueApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// Direct access to the same Redis, for ticking by hand and checks.
+    pub store: QueueStore,
+    redis_url: String,
+    keyspace: KeySpace,
+    created: std::sync::Mutex<Vec<QueueId>>,
+}
+
+pub async fn spawn_queue_app(options: QueueAppOptions) -> TestQueueApp {
+    let settings = queue_settings(&options);
+    let store =
+        QueueStore::new(shared::redis_pool::build_pool(&settings.redis).expect("test redis pool"));
+    let app = Application::build(settings)
+        .await
+        .expect("queue-service builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestQueueApp {
+        address,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client"),
+        store,
+        keyspace: KeySpace::new(&options.key_prefix).expect("valid test key prefix"),
+        redis_url: options.redis_url,
+        created: Default::default(),
+    }
+}
+
+/// A queue id no other test uses.
+pub fn unique_queue(label: &str) -> QueueId {
+    QueueId::parse(&format!("t-{label}-{}", unique_suffix())).expect("valid test queue id")
+}
+
+pub fn queue_config(
+    max_active: u32,
+    admit_per_second: u32,
+    active_ttl_seconds: u32,
+    heartbeat_ttl_seconds: u32,
+) -> QueueConfig {
+    QueueConfig {
+        max_active,
+        admit_per_second,
+        active_ttl_seconds,
+        heartbeat_ttl_seconds,
+    }
+}
+
+impl TestQueueApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates a fresh queue through the admin API; its keys are deleted
+    /// when the app is dropped.
+    pub async fn create_queue(&self, label: &str, config: QueueConfig) -> QueueId {
+        let queue = unique_queue(label);
+        let response = self
+            .put_queue(&queue, &serde_json::to_value(config).unwrap())
+            .await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        self.created.lock().unwrap().push(queue.clone());
+        queue
+    }
+
+    pub async fn put_queue(&self, queue: &QueueId, body: &Value) -> Response {
+        self.client
+            .put(self.url(&format!("/v1/admin/queues/{queue}")))
+            .bearer_auth(TEST_ADMIN_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn issue(&self, queue: &QueueId, user: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/queues/{queue}/tokens")))
+            .header("X-User-Id", user)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Issues and returns the status body, asserting success.
+    pub async fn join(&self, queue: &QueueId, user: &str) -> Value {
+        let response = self.issue(queue, user).await;
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.expect("json body")
+    }
+
+    pub async fn heartbeat(&self, queue: &QueueId, user: &str, token: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/queues/{queue}/heartbeat")))
+            .header("X-User-Id", user)
+            .header("X-Queue-Token", token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn leave(&self, queue: &QueueId, user: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/v1/queues/{queue}/tokens/me")))
+            .header("X-User-Id", user)
+            .header("X-Queue-Token", token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn stats(&self, queue: &QueueId) -> Value {
+        self.client
+            .get(self.url(&format!("/v1/queues/{queue}")))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("json body")
+    }
+}
+
+impl Drop for TestQueueApp {
+    fn drop(&mut self) {
+        let queues = std::mem::take(&mut *self.created.lock().unwrap());
+        if !queues.is_empty() {
+            delete_queues(&self.redis_url, &self.keyspace, &queues);
+        }
+    }
+}
+
+/// Removes test queues from Redis so the shared server does not fill up
+/// and other schedulers stop ticking them.
+pub fn delete_queues(redis_url: &str, keyspace: &KeySpace, queues: &[QueueId]) {
+    let Ok(client) = redis::Client::open(redis_url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return;
+    };
+    for queue in queues {
+        let keys = keyspace.queue(queue);
+        let _: redis::RedisResult<()> = redis::pipe()
+            .cmd("SREM")
+            .arg(keyspace.registry())
+            .arg(queue.as_str())
+            .cmd("DEL")
+            .arg(keys.config())
+            .arg(keys.state())
+            .arg(keys.waiting())
+            .arg(keys.seen())
+            .arg(keys.active())
+            .arg(keys.active_seq())
+            .arg(keys.lease())
+            .query(&mut conn);
+    }
+}

@@ -1,0 +1,586 @@
+//! Starts the real reservation service for a test: its own database, its
+//! own queue id, port 0, test secrets, short timers, and optionally MySQL
+//! and Redis behind cuttable proxies.
+
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool_redis::redis;
+use reservation_service::config::{BalanceSettings, DatabaseSettings, HoldSettings, Settings};
+use reservation_service::startup::{Application, ServerHandle};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
+use shared::ids::{QueueId, UserId};
+use shared::redis_pool::RedisPool;
+use shared::token::{QueueTicket, TokenCodec};
+use sqlx::MySqlPool;
+use sqlx::mysql::MySqlPoolOptions;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::mysql::TestDatabase;
+use crate::proxy::TcpProxy;
+use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, redis_url, unique_suffix};
+
+/// Test keys in the shared Redis expire on their own after this.
+const TEST_KEY_TTL_SECONDS: u64 = 3600;
+
+/// Knobs a test may turn; [`Default`] suits most tests.
+#[derive(Debug, Clone)]
+pub struct ReservationAppOptions {
+    pub hold_ttl_seconds: u64,
+    pub sweep_interval_ms: u64,
+    pub db_pool_size: u32,
+    pub db_acquire_timeout_ms: u64,
+    pub max_charge_amount: i64,
+    /// Route the app's MySQL connections through a [`TcpProxy`].
+    pub mysql_via_proxy: bool,
+    /// Route the app's Redis connections through a [`TcpProxy`].
+    pub redis_via_proxy: bool,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_allowed_origins: String,
+}
+
+impl Default for ReservationAppOptions {
+    fn default() -> Self {
+        Self {
+            hold_ttl_seconds: 300,
+            sweep_interval_ms: 200,
+            db_pool_size: 24,
+            db_acquire_timeout_ms: 10_000,
+            max_charge_amount: 10_000_000,
+            mysql_via_proxy: false,
+            redis_via_proxy: false,
+            cors_allowed_origins: String::new(),
+        }
+    }
+}
+
+/// A running reservation service and what a test needs to talk to it.
+/// Dropping it stops the server, then drops the test database.
+pub struct TestReservationApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub port: u16,
+    /// Pooled generously so hundreds of requests can be in flight at once.
+    pub client: reqwest::Client,
+    /// Direct to the test database (never through the proxy), for assertions.
+    pub db_pool: MySqlPool,
+    /// Direct to Redis, for activating users.
+    pub redis_pool: RedisPool,
+    /// The queue of every concert [`TestReservationApp::create_open_concert`] makes.
+    pub queue_id: QueueId,
+    pub codec: TokenCodec,
+    pub mysql_proxy: Option<TcpProxy>,
+    pub redis_proxy: Option<TcpProxy>,
+    server: ServerHandle,
+    /// Last field: dropped after the pools above are closed.
+    pub database: TestDatabase,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConcertJson {
+    pub id: u64,
+    pub title: String,
+    pub queue_id: String,
+    pub schedules: Vec<ScheduleJson>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleJson {
+    pub id: u64,
+    pub starts_at: String,
+    pub booking_opens_at: String,
+    pub booking_closes_at: String,
+    pub available_seats: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeatJson {
+    pub id: u64,
+    pub number: u32,
+    pub price: i64,
+    pub status: String,
+}
+
+pub async fn spawn_reservation_app() -> TestReservationApp {
+    spawn_reservation_app_with(ReservationAppOptions::default()).await
+}
+
+pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestReservationApp {
+    init_test_logging();
+    let database = TestDatabase::create().await;
+
+    let mysql_proxy = if options.mysql_via_proxy {
+        Some(
+            TcpProxy::start_to(&host_port_of(&database.url()))
+                .await
+                .expect("start the MySQL proxy"),
+        )
+    } else {
+        None
+    };
+    let redis_proxy = if options.redis_via_proxy {
+        Some(
+            TcpProxy::start_to(&host_port_of(&redis_url()))
+                .await
+                .expect("start the Redis proxy"),
+        )
+    } else {
+        None
+    };
+    let app_db_url = match &mysql_proxy {
+        Some(proxy) => database.url_via(&proxy.host_port()),
+        None => database.url(),
+    };
+    let app_redis_url = match &redis_proxy {
+        Some(proxy) => format!("redis://{}", proxy.host_port()),
+        None => redis_url(),
+    };
+
+    let settings = Settings {
+        http: HttpSettings {
+            bind_addr: "127.0.0.1".to_owned(),
+            port: 0,
+            workers: Some(2),
+            cors_allowed_origins: options.cors_allowed_origins.clone(),
+        },
+        redis: RedisSettings {
+            url: app_redis_url,
+            pool_size: 64,
+            timeout_ms: 1000,
+            key_prefix: String::new(),
+        },
+        database: DatabaseSettings {
+            url: app_db_url.into(),
+            pool_size: options.db_pool_size,
+            acquire_timeout_ms: options.db_acquire_timeout_ms,
+        },
+        secrets: SecretSettings {
+            queue_token_secret: Some(TEST_TOKEN_SECRET.to_owned().into()),
+            admin_api_key: Some(TEST_ADMIN_KEY.to_owned().into()),
+        },
+        holds: HoldSettings {
+            ttl_seconds: options.hold_ttl_seconds,
+            sweep_interval_ms: options.sweep_interval_ms,
+            sweep_batch: 500,
+        },
+        balance: BalanceSettings {
+            max_charge_amount: options.max_charge_amount,
+        },
+        log: LogSettings {
+            format: LogFormat::Pretty,
+        },
+    };
+    let app = Application::build(settings)
+        .await
+        .expect("build the reservation service");
+    let port = app.port();
+    let server = app.server_handle();
+    tokio::spawn(app.run_until_stopped());
+
+    let db_pool = MySqlPoolOptions::new()
+        .max_connections(4)
+        .connect(&database.url())
+        .await
+        .expect("connect to the test database");
+    let redis_pool = shared::redis_pool::build_pool(&RedisSettings {
+        url: redis_url(),
+        pool_size: 16,
+        timeout_ms: 2000,
+        key_prefix: String::new(),
+    })
+    .expect("build the test redis pool");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("build the HTTP client");
+
+    TestReservationApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client,
+        db_pool,
+        redis_pool,
+        queue_id: QueueId::parse(&format!("rq-{}", unique_suffix())).expect("a valid queue id"),
+        codec: test_codec(),
+        mysql_proxy,
+        redis_proxy,
+        server,
+        database,
+    }
+}
+
+impl Drop for TestReservationApp {
+    fn drop(&mut self) {
+        // Sent at once; the server winds down (or is dropped with the
+        // test's runtime) while the database is being dropped.
+        drop(self.server.stop(false));
+    }
+}
+
+impl TestReservationApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn create_concert(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/admin/concerts"))
+            .bearer_auth(TEST_ADMIN_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/admin/concerts")
+    }
+
+    /// A concert in this app's queue with one schedule whose booking
+    /// window is open now.
+    pub async fn create_open_concert(&self, seat_count: u32, price: i64) -> ConcertJson {
+        self.create_open_concert_in(&self.queue_id, seat_count, price)
+            .await
+    }
+
+    /// Like [`TestReservationApp::create_open_concert`], in another queue.
+    pub async fn create_open_concert_in(
+        &self,
+        queue_id: &QueueId,
+        seat_count: u32,
+        price: i64,
+    ) -> ConcertJson {
+        let now = OffsetDateTime::now_utc();
+        self.create_concert_with_window(
+            queue_id,
+            now - time::Duration::hours(1),
+            now + time::Duration::hours(1),
+            seat_count,
+            price,
+        )
+        .await
+    }
+
+    pub async fn create_concert_with_window(
+        &self,
+        queue_id: &QueueId,
+        opens_at: OffsetDateTime,
+        closes_at: OffsetDateTime,
+        seat_count: u32,
+        price: i64,
+    ) -> ConcertJson {
+        let body = json!({
+            "title": "Test concert",
+            "queue_id": queue_id.as_str(),
+            "schedules": [{
+                "starts_at": rfc3339(closes_at + time::Duration::hours(1)),
+                "booking_opens_at": rfc3339(opens_at),
+                "booking_closes_at": rfc3339(closes_at),
+                "seat_count": seat_count,
+                "price": price,
+            }],
+        });
+        let response = self.create_concert(&body).await;
+        assert_eq!(response.status().as_u16(), 201, "create concert");
+        response.json().await.expect("concert JSON")
+    }
+
+    /// Ids of a schedule's seats in seat-number order.
+    pub async fn seat_ids(&self, schedule_id: u64) -> Vec<u64> {
+        self.seats(schedule_id, "")
+            .await
+            .iter()
+            .map(|s| s.id)
+            .collect()
+    }
+
+    pub async fn seats(&self, schedule_id: u64, query: &str) -> Vec<SeatJson> {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/schedules/{schedule_id}/seats{query}")))
+            .send()
+            .await
+            .expect("GET seats");
+        assert_eq!(response.status().as_u16(), 200, "list seats");
+        response.json().await.expect("seats JSON")
+    }
+
+    /// Makes `user` active in this app's queue; returns their token.
+    pub async fn activate(&self, user: &str) -> String {
+        self.activate_in(&self.queue_id, user).await
+    }
+
+    /// Makes `user` active in `queue_id`; returns their token.
+    pub async fn activate_in(&self, queue_id: &QueueId, user: &str) -> String {
+        let user = UserId::parse(user).expect("a valid user id");
+        activate_user(&self.redis_pool, queue_id, &user).await
+    }
+
+    pub async fn hold(
+        &self,
+        user: &str,
+        token: &str,
+        schedule_id: u64,
+        seat_id: u64,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/reservations"))
+            .header("X-User-Id", user)
+            .header("X-Queue-Token", token)
+            .json(&json!({ "schedule_id": schedule_id, "seat_id": seat_id }))
+            .send()
+            .await
+            .expect("POST /v1/reservations")
+    }
+
+    /// Holds and returns the reservation id, asserting 201.
+    pub async fn hold_ok(&self, user: &str, token: &str, schedule_id: u64, seat_id: u64) -> u64 {
+        let response = self.hold(user, token, schedule_id, seat_id).await;
+        assert_eq!(response.status().as_u16(), 201, "hold seat {seat_id}");
+        let body: Value = response.json().await.expect("hold JSON");
+        body["reservation_id"].as_u64().expect("reservation_id")
+    }
+
+    pub async fn pay(
+        &self,
+        user: &str,
+        token: &str,
+        reservation_id: u64,
+        idempotency_key: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/reservations/{reservation_id}/payment")))
+            .header("X-User-Id", user)
+            .header("X-Queue-Token", token)
+            .header("Idempotency-Key", idempotency_key)
+            .send()
+            .await
+            .expect("POST payment")
+    }
+
+    pub async fn charge(
+        &self,
+        user: &str,
+        idempotency_key: &str,
+        amount: Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/users/me/balance/charges"))
+            .header("X-User-Id", user)
+            .header("Idempotency-Key", idempotency_key)
+            .json(&json!({ "amount": amount }))
+            .send()
+            .await
+            .expect("POST charge")
+    }
+
+    /// Tops up, asserting 200.
+    pub async fn charge_ok(&self, user: &str, amount: i64) {
+        let key = format!("topup-{}", unique_suffix());
+        let response = self.charge(user, &key, json!(amount)).await;
+        assert_eq!(response.status().as_u16(), 200, "charge {amount}");
+    }
+
+    pub async fn balance(&self, user: &str) -> i64 {
+        let response = self
+            .client
+            .get(self.url("/v1/users/me/balance"))
+            .header("X-User-Id", user)
+            .send()
+            .await
+            .expect("GET balance");
+        assert_eq!(response.status().as_u16(), 200, "get balance");
+        let body: Value = response.json().await.expect("balance JSON");
+        body["balance"].as_i64().expect("balance")
+    }
+
+    pub async fn get_reservation(&self, user: &str, reservation_id: u64) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/v1/reservations/{reservation_id}")))
+            .header("X-User-Id", user)
+            .send()
+            .await
+            .expect("GET reservation")
+    }
+
+    pub async fn release(&self, user: &str, reservation_id: u64) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/v1/reservations/{reservation_id}")))
+            .header("X-User-Id", user)
+            .send()
+            .await
+            .expect("DELETE reservation")
+    }
+
+    /// The money and seat invariants, checked in SQL:
+    /// every balance equals the sum of its ledger and is not negative;
+    /// every payment has exactly one matching ledger row; sold seats,
+    /// confirmed reservations and payments agree; no seat has two live
+    /// claims.
+    pub async fn assert_invariants(&self) {
+        let balances: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT CONVERT(b.user_id USING utf8mb4), b.balance, CAST(COALESCE(SUM(l.amount), 0) AS SIGNED) \
+               FROM balances b LEFT JOIN balance_ledger l ON l.user_id = b.user_id \
+              GROUP BY b.user_id, b.balance",
+        )
+        .fetch_all(&self.db_pool)
+        .await
+        .expect("read balances");
+        for (user, balance, ledger) in &balances {
+            assert_eq!(balance, ledger, "balance of {user} differs from its ledger");
+            assert!(*balance >= 0, "balance of {user} is negative");
+        }
+        let orphans: i64 = scalar(
+            &self.db_pool,
+            "SELECT COUNT(*) FROM balance_ledger l \
+              WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.user_id = l.user_id)",
+        )
+        .await;
+        assert_eq!(orphans, 0, "ledger rows without a balance");
+        let unmatched: i64 = scalar(
+            &self.db_pool,
+            "SELECT COUNT(*) FROM payments p \
+              WHERE (SELECT COUNT(*) FROM balance_ledger l \
+                      WHERE l.payment_id = p.id AND l.amount = -p.amount AND l.kind = 'PAYMENT') <> 1",
+        )
+        .await;
+        assert_eq!(unmatched, 0, "payments without exactly one ledger row");
+        let sold: i64 = scalar(
+            &self.db_pool,
+            "SELECT COUNT(*) FROM seats WHERE status = 'SOLD'",
+        )
+        .await;
+        let confirmed: i64 = scalar(
+            &self.db_pool,
+            "SELECT COUNT(*) FROM reservations WHERE status = 'CONFIRMED'",
+        )
+        .await;
+        let payments: i64 = scalar(&self.db_pool, "SELECT COUNT(*) FROM payments").await;
+        assert_eq!(
+            (sold, confirmed),
+            (payments, payments),
+            "sold seats, confirmed reservations and payments disagree"
+        );
+        let double_claims: i64 = scalar(
+            &self.db_pool,
+            "SELECT COUNT(*) FROM (SELECT seat_id FROM reservations \
+               WHERE status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > NOW(3)) \
+               GROUP BY seat_id HAVING COUNT(*) > 1) t",
+        )
+        .await;
+        assert_eq!(double_claims, 0, "a seat has two live reservations");
+    }
+}
+
+async fn scalar(pool: &MySqlPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The codec both services use in tests.
+pub fn test_codec() -> TokenCodec {
+    TokenCodec::new(&TEST_TOKEN_SECRET.to_owned().into())
+}
+
+/// Makes `user` active in `queue_id` directly in Redis, following the key
+/// layout in `shared::queue::keys` (as if the queue's scheduler had
+/// promoted them), and returns their signed token.
+pub async fn activate_user(redis_pool: &RedisPool, queue_id: &QueueId, user: &UserId) -> String {
+    let keys = redis_pool.keyspace().queue(queue_id);
+    let mut conn = redis_pool.get().await.expect("a redis connection");
+    let seq: u64 = redis::cmd("HINCRBY")
+        .arg(keys.state())
+        .arg("seq")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .expect("HINCRBY seq");
+    let now_ms = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_millis(),
+    )
+    .expect("millis fit i64");
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("HSET")
+        .arg(keys.active_seq())
+        .arg(user.as_str())
+        .arg(seq)
+        .ignore()
+        .cmd("ZADD")
+        .arg(keys.active())
+        .arg(now_ms + 600_000)
+        .arg(user.as_str())
+        .ignore()
+        .cmd("ZADD")
+        .arg(keys.seen())
+        .arg(now_ms)
+        .arg(user.as_str())
+        .ignore();
+    for key in [keys.state(), keys.active_seq(), keys.active(), keys.seen()] {
+        pipe.cmd("EXPIRE")
+            .arg(key)
+            .arg(TEST_KEY_TTL_SECONDS)
+            .ignore();
+    }
+    let () = pipe.query_async(&mut conn).await.expect("activate user");
+    test_codec().encode(&QueueTicket {
+        queue_id: queue_id.clone(),
+        user_id: user.clone(),
+        seq,
+    })
+}
+
+/// Asserts a problem+json answer with this status and code; returns the body.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let actual_status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(actual_status, status, "status; body: {body}");
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content-type {content_type:?}; body: {body}"
+    );
+    assert_eq!(body["code"], code, "code; body: {body}");
+    assert_eq!(body["status"], status, "status field; body: {body}");
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "missing {field}; body: {body}");
+    }
+    body
+}
+
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).expect("formattable instant")
+}
+
+/// `host:port` of a `scheme://[auth@]host:port[/...]` URL.
+fn host_port_of(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?'])
+        .next()
+        .unwrap_or(after_scheme);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
+/// Logs go to the test output only with `TEST_LOG=1`.
+fn init_test_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            shared::telemetry::init(LogFormat::Pretty);
+        }
+    });
+}

@@ -1,0 +1,9 @@
+//! Queue-service API tests against the real Redis. Each test uses its own
+//! queue ids, so they run in parallel with each other and with other suites.
+
+mod admission;
+mod errors;
+mod eviction;
+mod fairness;
+mod faults;
+mod ops;

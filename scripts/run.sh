@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Starts the whole system locally: Redis and MariaDB (installed and started
+# if missing), the queue service, the reservation service and the demo page;
+# creates a demo queue and concert; prints the URLs and development keys.
+#
+#   scripts/run.sh            run in the foreground; Ctrl-C stops everything
+#   scripts/run.sh --detach   leave it running; scripts/stop.sh stops it
+#
+# Environment: QUEUE_PORT (8081), RESERVATION_PORT (8082), WEB_PORT (8080),
+# PROFILE (release|debug, default release), DB_NAME (concert).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+detach=false
+[[ ${1:-} == --detach ]] && detach=true
+
+QUEUE_PORT=${QUEUE_PORT:-8081}
+RESERVATION_PORT=${RESERVATION_PORT:-8082}
+WEB_PORT=${WEB_PORT:-8080}
+PROFILE=${PROFILE:-release}
+DB_NAME=${DB_NAME:-concert}
+RUN_DIR=target/run
+mkdir -p "$RUN_DIR"
+
+ensure_redis
+ensure_mysql
+command -v python3 >/dev/null || install_packages python3
+
+# Development values only; a real deployment sets its own.
+export QUEUE_TOKEN_SECRET=${QUEUE_TOKEN_SECRET:-dev-queue-token-secret-change-me}
+export ADMIN_API_KEY=${ADMIN_API_KEY:-dev-admin-key-change-me}
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export DATABASE_URL="$MYSQL_ADMIN_URL/$DB_NAME"
+export CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT"
+export RUST_LOG=${RUST_LOG:-info}
+
+if [[ -f $RUN_DIR/pids ]]; then
+  log "stopping the previous local run"
+  bash scripts/stop.sh
+fi
+
+log "building both services ($PROFILE)"
+if [[ $PROFILE == release ]]; then
+  cargo build --release --locked -p queue-service -p reservation-service
+else
+  cargo build --locked -p queue-service -p reservation-service
+fi
+bin=target/$PROFILE
+
+mysql_admin -e "CREATE DATABASE IF NOT EXISTS \`$DB_NAME\`"
+
+: >"$RUN_DIR/pids"
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"$RUN_DIR/$name.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+}
+start queue-service env PORT="$QUEUE_PORT" "$bin/queue-service"
+start reservation-service env PORT="$RESERVATION_PORT" "$bin/reservation-service"
+start web python3 -m http.server "$WEB_PORT" --bind 127.0.0.1 --directory deploy/web
+
+ready() { curl -fsS "$1" >/dev/null 2>&1; }
+wait_for "queue-service (log: $RUN_DIR/queue-service.log)" 120 ready "http://127.0.0.1:$QUEUE_PORT/readyz"
+wait_for "reservation-service (log: $RUN_DIR/reservation-service.log)" 120 ready "http://127.0.0.1:$RESERVATION_PORT/readyz"
+wait_for "demo page server" 40 ready "http://127.0.0.1:$WEB_PORT/"
+
+log "creating the demo queue and concert"
+admin=(-fsS -H "Authorization: Bearer $ADMIN_API_KEY" -H 'Content-Type: application/json')
+curl "${admin[@]}" -X PUT "http://127.0.0.1:$QUEUE_PORT/v1/admin/queues/demo" \
+  -d '{"max_active": 50, "admit_per_second": 5, "active_ttl_seconds": 600, "heartbeat_ttl_seconds": 60}' >/dev/null
+if ! curl -fsS "http://127.0.0.1:$RESERVATION_PORT/v1/concerts" | grep -q '"queue_id":"demo"'; then
+  now=$(date -u +%s)
+  iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+  curl "${admin[@]}" -X POST "http://127.0.0.1:$RESERVATION_PORT/v1/admin/concerts" -d "{
+    \"title\": \"Demo Night\", \"queue_id\": \"demo\",
+    \"schedules\": [{\"starts_at\": \"$(iso $((now + 30 * 86400)))\",
+                     \"booking_opens_at\": \"$(iso $((now - 3600)))\",
+                     \"booking_closes_at\": \"$(iso $((now + 29 * 86400)))\",
+                     \"seat_count\": 100, \"price\": 5000}]}" >/dev/null
+fi
+
+cat <<INFO
+
+  Demo page          http://127.0.0.1:$WEB_PORT/
+  Queue service      http://127.0.0.1:$QUEUE_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
+  Reservation        http://127.0.0.1:$RESERVATION_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
+  Demo queue id      demo
+  Admin key          $ADMIN_API_KEY
+  Token secret       $QUEUE_TOKEN_SECRET
+  Logs               $RUN_DIR/*.log
+
+INFO
+
+if $detach; then
+  log "running in the background; stop with scripts/stop.sh"
+  exit 0
+fi
+trap 'bash scripts/stop.sh; exit 0' INT TERM
+log "press Ctrl-C to stop"
+wait

@@ -40,6 +40,9 @@ pub struct ReservationAppOptions {
     pub redis_via_proxy: bool,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors_allowed_origins: String,
+    /// `REDIS_KEY_PREFIX`; a test running the queue service beside this one
+    /// passes the queue app's prefix so both see the same queues.
+    pub redis_key_prefix: String,
 }
 
 impl Default for ReservationAppOptions {
@@ -53,6 +56,7 @@ impl Default for ReservationAppOptions {
             mysql_via_proxy: false,
             redis_via_proxy: false,
             cors_allowed_origins: String::new(),
+            redis_key_prefix: String::new(),
         }
     }
 }
@@ -150,7 +154,7 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
             url: app_redis_url,
             pool_size: 64,
             timeout_ms: 1000,
-            key_prefix: String::new(),
+            key_prefix: options.redis_key_prefix.clone(),
         },
         database: DatabaseSettings {
             url: app_db_url.into(),
@@ -189,7 +193,7 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         url: redis_url(),
         pool_size: 16,
         timeout_ms: 2000,
-        key_prefix: String::new(),
+        key_prefix: options.redis_key_prefix.clone(),
     })
     .expect("build the test redis pool");
     let client = reqwest::Client::builder()

@@ -6,20 +6,36 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, Script};
 use shared::ids::{QueueId, UserId};
-use shared::queue::QueueKeys;
+use shared::queue::{QueueKeys, queue_script_source};
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::QueueTicket;
 
 use crate::domain::{Place, QueueConfig, Standing};
 
-static CONFIGURE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/configure.lua")));
-static ISSUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/issue.lua")));
-static HEARTBEAT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/heartbeat.lua")));
-static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leave.lua")));
-static TICK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/tick.lua")));
-static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
+/// The scripts' own bodies; [`shared::queue::queue_script_source`] puts
+/// the shared prelude in front. Public so benchmarks can run the very same
+/// scripts with `redis-benchmark`.
+pub mod lua {
+    pub const CONFIGURE: &str = include_str!("lua/configure.lua");
+    pub const ISSUE: &str = include_str!("lua/issue.lua");
+    pub const HEARTBEAT: &str = include_str!("lua/heartbeat.lua");
+    pub const LEAVE: &str = include_str!("lua/leave.lua");
+    pub const STATS: &str = include_str!("lua/stats.lua");
+    pub const TICK: &str = include_str!("lua/tick.lua");
+    pub const LEASE: &str = include_str!("lua/lease.lua");
+}
+
+fn script(body: &str) -> Script {
+    Script::new(&queue_script_source(body))
+}
+
+static CONFIGURE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CONFIGURE));
+static ISSUE: LazyLock<Script> = LazyLock::new(|| script(lua::ISSUE));
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| script(lua::HEARTBEAT));
+static LEAVE: LazyLock<Script> = LazyLock::new(|| script(lua::LEAVE));
+static STATS: LazyLock<Script> = LazyLock::new(|| script(lua::STATS));
+static TICK: LazyLock<Script> = LazyLock::new(|| script(lua::TICK));
+static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::LEASE));
 
 /// Time constant of the admission-rate smoothing: long enough to even out
 /// the bursts of one-second ticks, short enough that when a sale's pace
@@ -108,32 +124,11 @@ impl QueueStore {
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
     pub async fn stats(&self, queue: &QueueId) -> Result<Option<QueueStats>, RedisFailure> {
-        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
-        let ((max_active, admit_per_second), waiting, active): (
-            (Option<u32>, Option<u32>),
-            u64,
-            u64,
-        ) = redis::pipe()
-            .cmd("HMGET")
-            .arg(keys.config())
-            .arg("max_active")
-            .arg("admit_per_second")
-            .cmd("ZCARD")
-            .arg(keys.waiting())
-            .cmd("ZCARD")
-            .arg(keys.active())
-            .query_async(&mut conn)
+        let reply: Vec<u64> = stats_invocation(&self.keys(queue))
+            .invoke_async(&mut conn)
             .await?;
-        Ok(match (max_active, admit_per_second) {
-            (Some(max_active), Some(admit_per_second)) => Some(QueueStats {
-                waiting,
-                active,
-                max_active,
-                admit_per_second,
-            }),
-            _ => None,
-        })
+        Ok(queue_stats(&reply))
     }
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
@@ -177,11 +172,9 @@ impl QueueStore {
         let keys = self.keys(&ticket.queue_id);
         let mut conn = self.pool.get().await?;
         let left: i64 = LEAVE
-            .key(keys.waiting())
-            .key(keys.seen())
-            .key(keys.active())
-            .key(keys.active_seq())
             .key(keys.state())
+            .key(keys.line())
+            .key(keys.seen())
             .arg(ticket.user_id.as_str())
             .arg(ticket.seq)
             .invoke_async(&mut conn)
@@ -248,36 +241,62 @@ impl QueueStore {
             .collect())
     }
 
-    /// Waiting and active counts of many queues in one round trip.
-    pub async fn sizes(&self, queues: &[QueueId]) -> Result<Vec<(u64, u64)>, RedisFailure> {
+    /// Sizes of many queues in one round trip (`None` for a queue that is
+    /// not configured).
+    pub async fn sizes(&self, queues: &[QueueId]) -> Result<Vec<Option<QueueStats>>, RedisFailure> {
         if queues.is_empty() {
             return Ok(Vec::new());
         }
+        let mut conn = self.pool.get().await?;
+        // Load once so the pipelined EVALSHAs cannot meet NOSCRIPT.
+        STATS.load_async(&mut conn).await?;
         let mut pipe = redis::pipe();
         for queue in queues {
-            let keys = self.keys(queue);
-            pipe.cmd("ZCARD").arg(keys.waiting());
-            pipe.cmd("ZCARD").arg(keys.active());
+            pipe.invoke_script(&stats_invocation(&self.keys(queue)));
         }
-        let mut conn = self.pool.get().await?;
-        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-        Ok(counts
-            .chunks_exact(2)
-            .map(|pair| (pair[0], pair[1]))
-            .collect())
+        let replies: Vec<Vec<u64>> = pipe.query_async(&mut conn).await?;
+        Ok(replies.iter().map(|reply| queue_stats(reply)).collect())
     }
+}
+
+fn stats_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
+    let mut invocation = STATS.prepare_invoke();
+    invocation
+        .key(keys.config())
+        .key(keys.state())
+        .key(keys.line());
+    invocation
+}
+
+fn queue_stats(reply: &[u64]) -> Option<QueueStats> {
+    let &[max_active, admit_per_second, waiting, active] = reply else {
+        return None;
+    };
+    Some(QueueStats {
+        waiting,
+        active,
+        max_active: u32::try_from(max_active).unwrap_or(u32::MAX),
+        admit_per_second: u32::try_from(admit_per_second).unwrap_or(u32::MAX),
+    })
+}
+
+/// The key list the issue, heartbeat and tick scripts take, in order.
+pub fn status_keys(keys: &QueueKeys) -> [String; 5] {
+    [
+        keys.config(),
+        keys.state(),
+        keys.line(),
+        keys.seen(),
+        keys.batches(),
+    ]
 }
 
 /// The issue, heartbeat and tick scripts share one key list.
 fn with_status_keys<'s>(script: &'s Script, keys: &QueueKeys) -> redis::ScriptInvocation<'s> {
     let mut invocation = script.prepare_invoke();
-    invocation
-        .key(keys.config())
-        .key(keys.state())
-        .key(keys.waiting())
-        .key(keys.seen())
-        .key(keys.active())
-        .key(keys.active_seq());
+    for key in status_keys(keys) {
+        invocation.key(key);
+    }
     invocation
 }
 

@@ -221,13 +221,7 @@ pub fn delete_queues(redis_url: &str, keyspace: &KeySpace, queues: &[QueueId]) {
             .arg(keyspace.registry())
             .arg(queue.as_str())
             .cmd("DEL")
-            .arg(keys.config())
-            .arg(keys.state())
-            .arg(keys.waiting())
-            .arg(keys.seen())
-            .arg(keys.active())
-            .arg(keys.active_seq())
-            .arg(keys.lease())
+            .arg(&keys.all()[..])
             .query(&mut conn);
     }
 }

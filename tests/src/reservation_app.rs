@@ -3,9 +3,10 @@
 //! and Redis behind cuttable proxies.
 
 use std::sync::Once;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_redis::redis;
+use queue_service::store::QueueStore;
 use reservation_service::config::{BalanceSettings, DatabaseSettings, HoldSettings, Settings};
 use reservation_service::startup::{Application, ServerHandle};
 use serde::Deserialize;
@@ -13,7 +14,9 @@ use serde_json::{Value, json};
 use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
 use shared::ids::{QueueId, UserId};
 use shared::redis_pool::RedisPool;
-use shared::token::{QueueTicket, TokenCodec};
+use shared::token::TokenCodec;
+
+use crate::load::fixtures::admit;
 use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
 use time::OffsetDateTime;
@@ -40,8 +43,8 @@ pub struct ReservationAppOptions {
     pub redis_via_proxy: bool,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors_allowed_origins: String,
-    /// `REDIS_KEY_PREFIX`; a test running the queue service beside this one
-    /// passes the queue app's prefix so both see the same queues.
+    /// `REDIS_KEY_PREFIX`, unique per app by default; a test running the
+    /// queue service beside this one passes the queue app's prefix.
     pub redis_key_prefix: String,
 }
 
@@ -56,7 +59,7 @@ impl Default for ReservationAppOptions {
             mysql_via_proxy: false,
             redis_via_proxy: false,
             cors_allowed_origins: String::new(),
-            redis_key_prefix: String::new(),
+            redis_key_prefix: crate::queue_app::unique_key_prefix(),
         }
     }
 }
@@ -488,55 +491,31 @@ pub fn test_codec() -> TokenCodec {
     TokenCodec::new(&TEST_TOKEN_SECRET.to_owned().into())
 }
 
-/// Makes `user` active in `queue_id` directly in Redis, following the key
-/// layout in `shared::queue::keys` (as if the queue's scheduler had
-/// promoted them), and returns their signed token.
+/// Makes `user` active in `queue_id` the way production does (the queue's
+/// own issue script and a scheduler tick, with the queue set to admit
+/// everyone) and returns their signed token. The queue's keys expire after
+/// an hour, so the shared Redis does not fill up with test queues.
 pub async fn activate_user(redis_pool: &RedisPool, queue_id: &QueueId, user: &UserId) -> String {
-    let keys = redis_pool.keyspace().queue(queue_id);
-    let mut conn = redis_pool.get().await.expect("a redis connection");
-    let seq: u64 = redis::cmd("HINCRBY")
-        .arg(keys.state())
-        .arg("seq")
-        .arg(1)
-        .query_async(&mut conn)
+    let store = QueueStore::new(redis_pool.clone());
+    let tokens = admit(&store, &test_codec(), queue_id, std::slice::from_ref(user))
         .await
-        .expect("HINCRBY seq");
-    let now_ms = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after the epoch")
-            .as_millis(),
-    )
-    .expect("millis fit i64");
+        .expect("admit the user");
+    let keyspace = redis_pool.keyspace();
     let mut pipe = redis::pipe();
-    pipe.atomic()
-        .cmd("HSET")
-        .arg(keys.active_seq())
-        .arg(user.as_str())
-        .arg(seq)
-        .ignore()
-        .cmd("ZADD")
-        .arg(keys.active())
-        .arg(now_ms + 600_000)
-        .arg(user.as_str())
-        .ignore()
-        .cmd("ZADD")
-        .arg(keys.seen())
-        .arg(now_ms)
-        .arg(user.as_str())
-        .ignore();
-    for key in [keys.state(), keys.active_seq(), keys.active(), keys.seen()] {
+    for key in keyspace
+        .queue(queue_id)
+        .all()
+        .into_iter()
+        .chain([keyspace.registry()])
+    {
         pipe.cmd("EXPIRE")
             .arg(key)
             .arg(TEST_KEY_TTL_SECONDS)
             .ignore();
     }
-    let () = pipe.query_async(&mut conn).await.expect("activate user");
-    test_codec().encode(&QueueTicket {
-        queue_id: queue_id.clone(),
-        user_id: user.clone(),
-        seq,
-    })
+    let mut conn = redis_pool.get().await.expect("a redis connection");
+    let () = pipe.query_async(&mut conn).await.expect("expire test keys");
+    tokens.into_iter().next().expect("one token per user")
 }
 
 /// Asserts a problem+json answer with this status and code; returns the body.

@@ -29,18 +29,18 @@ pub async fn metrics(state: web::Data<QueueState>, metrics: web::Data<Metrics>) 
 async fn refresh_queue_sizes(state: &QueueState) -> Result<(), shared::redis_pool::RedisFailure> {
     let queues = state.store.queue_ids().await?;
     let sizes = state.store.sizes(&queues).await?;
-    for (queue, (waiting, active)) in queues.iter().zip(sizes) {
+    for (queue, stats) in queues.iter().zip(sizes) {
+        let Some(stats) = stats else { continue };
         let label = [queue.as_str()];
-        state
-            .metrics
+        let metrics = &state.metrics;
+        metrics
             .waiting
             .with_label_values(&label)
-            .set(waiting as i64);
-        state
-            .metrics
+            .set(stats.waiting as i64);
+        metrics
             .active
             .with_label_values(&label)
-            .set(active as i64);
+            .set(stats.active as i64);
     }
     Ok(())
 }

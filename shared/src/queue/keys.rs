@@ -1,18 +1,18 @@
 //! Redis key names. Every key of one queue carries the hash tag `{<queue>}`
 //! so each multi-key script runs within one Redis Cluster slot.
 //!
-//! Layout (why not one hash of user → token: memory; tokens are rebuilt from
-//! the sequence number, so a waiting user costs one entry in `waiting` and
-//! one in `seen`):
+//! Layout. A waiting user costs one entry in `line` and one in `seen`, and
+//! an active user nothing more: admission is a watermark over `line` (see
+//! `lua/prelude.lua`), and tokens are rebuilt from the sequence number, so
+//! no per-user token or status is stored.
 //!
 //! | key | type | contents |
 //! |---|---|---|
 //! | `q:{id}:config` | HASH | max_active, admit_per_second, active_ttl_ms, heartbeat_ttl_ms |
-//! | `q:{id}:state` | HASH | seq counter, rate bucket, smoothed admission rate, totals |
-//! | `q:{id}:waiting` | ZSET | user → issue seq (FIFO order) |
-//! | `q:{id}:seen` | ZSET | user → last heartbeat ms (waiting and active users) |
-//! | `q:{id}:active` | ZSET | user → active-until ms |
-//! | `q:{id}:active_seq` | HASH | active user → seq of the token that holds the slot |
+//! | `q:{id}:state` | HASH | seq counter, admitted watermark, rate bucket, smoothed admission rate, totals |
+//! | `q:{id}:line` | ZSET | user → issue seq, for everyone waiting or active (FIFO order) |
+//! | `q:{id}:seen` | ZSET | user → last heartbeat ms |
+//! | `q:{id}:batches` | ZSET | one entry per promotion: watermark → "promoted-at ms:watermark" |
 //! | `q:{id}:lease` | STRING | scheduler replica that ticks this queue |
 //! | `queues` | SET | every configured queue id |
 //!
@@ -78,20 +78,29 @@ impl QueueKeys {
     pub fn state(&self) -> String {
         self.key("state")
     }
-    pub fn waiting(&self) -> String {
-        self.key("waiting")
+    pub fn line(&self) -> String {
+        self.key("line")
     }
     pub fn seen(&self) -> String {
         self.key("seen")
     }
-    pub fn active(&self) -> String {
-        self.key("active")
-    }
-    pub fn active_seq(&self) -> String {
-        self.key("active_seq")
+    pub fn batches(&self) -> String {
+        self.key("batches")
     }
     pub fn lease(&self) -> String {
         self.key("lease")
+    }
+
+    /// Every key that holds the queue's state, e.g. for deleting it.
+    pub fn all(&self) -> [String; 6] {
+        [
+            self.config(),
+            self.state(),
+            self.line(),
+            self.seen(),
+            self.batches(),
+            self.lease(),
+        ]
     }
 }
 
@@ -102,7 +111,7 @@ mod tests {
     #[test]
     fn keys_share_the_queue_hash_tag() {
         let keys = KeySpace::default().queue(&QueueId::parse("tour-1").unwrap());
-        for key in [keys.waiting(), keys.seen(), keys.active(), keys.config()] {
+        for key in [keys.line(), keys.seen(), keys.batches(), keys.config()] {
             assert!(key.starts_with("q:{tour-1}:"), "{key}");
         }
     }
@@ -111,7 +120,7 @@ mod tests {
     fn a_prefix_namespaces_every_key_outside_the_hash_tag() {
         let space = KeySpace::new("staging:").unwrap();
         let keys = space.queue(&QueueId::parse("tour-1").unwrap());
-        assert_eq!(keys.waiting(), "staging:q:{tour-1}:waiting");
+        assert_eq!(keys.line(), "staging:q:{tour-1}:line");
         assert_eq!(space.registry(), "staging:queues");
         assert!(KeySpace::new("x{y}").is_err());
     }

@@ -8,6 +8,6 @@ mod gate;
 mod keys;
 mod time;
 
-pub use gate::{Admission, complete, touch_active};
+pub use gate::{Admission, LUA_PRELUDE, complete, queue_script_source, touch_active};
 pub use keys::{InvalidKeyPrefix, KeySpace, QueueKeys};
 pub use time::{Millis, millis_to_rfc3339};

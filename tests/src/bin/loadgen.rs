@@ -16,6 +16,7 @@ use shared::token::TokenCodec;
 use tests::load::fixtures::{bench_token, bench_user, preload_waiting};
 use tests::load::http1::request;
 use tests::load::runner::{LoadReport, LoadSpec, RequestMaker, run};
+use tests::load::suite::{SuiteConfig, render_table, run_suite};
 
 #[derive(Parser)]
 #[command(about = "Drives the services with HTTP load and reports latency")]
@@ -72,6 +73,28 @@ enum Scenario {
         target: QueueTarget,
         #[arg(long)]
         users: u64,
+    },
+    /// The whole benchmark table (what scripts/bench.sh runs).
+    Suite {
+        #[arg(long)]
+        queue_addr: SocketAddr,
+        #[arg(long)]
+        reservation_addr: SocketAddr,
+        #[arg(long)]
+        redis_port: u16,
+        #[arg(long)]
+        mysql_url: String,
+        #[arg(long, env = "QUEUE_TOKEN_SECRET")]
+        secret: String,
+        #[arg(long, env = "ADMIN_API_KEY")]
+        admin_key: String,
+        #[arg(long)]
+        queue_pid: Option<u32>,
+        #[arg(long)]
+        reservation_pid: Option<u32>,
+        /// Seconds instead of minutes: proves the harness works.
+        #[arg(long)]
+        smoke: bool,
     },
     /// GET one path (for calibrating the generator itself).
     Get {
@@ -154,6 +177,33 @@ async fn main() -> anyhow::Result<()> {
                 )
             });
             run(spec(&load), make).await
+        }
+        Scenario::Suite {
+            queue_addr,
+            reservation_addr,
+            redis_port,
+            mysql_url,
+            secret,
+            admin_key,
+            queue_pid,
+            reservation_pid,
+            smoke,
+        } => {
+            let rows = run_suite(SuiteConfig {
+                queue_addr,
+                reservation_addr,
+                redis_url: format!("redis://127.0.0.1:{redis_port}"),
+                redis_port,
+                mysql_url,
+                token_secret: secret,
+                admin_key,
+                queue_pid,
+                reservation_pid,
+                smoke,
+            })
+            .await?;
+            say(&render_table(&rows));
+            return Ok(());
         }
         Scenario::Get { load, path } => {
             let make: RequestMaker = Arc::new(move |_, _, _| request("GET", &path, &[], None));

@@ -1,18 +1,39 @@
-//! Benchmark fixtures: a line of a million waiting users is written straight
-//! into Redis with pipelined commands (through HTTP it would take minutes),
-//! in exactly the layout the queue scripts keep (`shared::queue::keys`).
+//! Queue fixtures for tests and benchmarks. They run the queue's own
+//! scripts (pipelined, so a line of a million fills in seconds), never a
+//! copy of its key layout, so what they build is exactly what production
+//! builds.
 
-use deadpool_redis::redis;
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::{self, Script};
+use queue_service::domain::QueueConfig;
+use queue_service::store::{QueueStore, lua, status_keys};
 use shared::ids::{QueueId, UserId};
+use shared::queue::queue_script_source;
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::{QueueTicket, TokenCodec};
+
+static ISSUE: LazyLock<Script> = LazyLock::new(|| Script::new(&queue_script_source(lua::ISSUE)));
+
+/// Commands per pipeline: large enough to amortise round trips, small enough
+/// not to stall Redis for other clients.
+const PIPELINE: usize = 2_000;
+
+/// A queue that admits everyone at once and evicts no one for an hour.
+pub const ADMIT_ALL: QueueConfig = QueueConfig {
+    max_active: 1_000_000,
+    admit_per_second: 100_000,
+    active_ttl_seconds: 3_600,
+    heartbeat_ttl_seconds: 3_600,
+};
 
 /// The user id of the `i`-th preloaded user (8 bytes, like a short real id).
 pub fn bench_user(i: u64) -> String {
     format!("u{i:07}")
 }
 
-/// The token the queue would have issued to the `i`-th preloaded user.
+/// The token the queue issued to the `i`-th preloaded user of a queue that
+/// was empty before the preload.
 pub fn bench_token(codec: &TokenCodec, queue: &QueueId, i: u64) -> String {
     codec.encode(&QueueTicket {
         queue_id: queue.clone(),
@@ -21,44 +42,88 @@ pub fn bench_token(codec: &TokenCodec, queue: &QueueId, i: u64) -> String {
     })
 }
 
-/// Appends users `from..to` to the back of the line, seen just now.
+/// Issues places to `users` in order through the issue script, pipelined;
+/// returns each user's sequence number.
+pub async fn issue_many(
+    pool: &RedisPool,
+    queue: &QueueId,
+    users: &[UserId],
+) -> Result<Vec<u64>, RedisFailure> {
+    let keys = status_keys(&pool.keyspace().queue(queue));
+    let mut conn = pool.get().await?;
+    ISSUE.load_async(&mut conn).await?;
+    let mut seqs = Vec::with_capacity(users.len());
+    for chunk in users.chunks(PIPELINE) {
+        let mut pipe = redis::pipe();
+        for user in chunk {
+            let mut invocation = ISSUE.prepare_invoke();
+            for key in &keys {
+                invocation.key(key);
+            }
+            invocation.arg(user.as_str());
+            pipe.invoke_script(&invocation);
+        }
+        let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
+        for reply in replies {
+            match reply.get(1) {
+                Some(&seq) if reply[0] != 0 => seqs.push(seq as u64),
+                _ => return Err(RedisFailure::BadReply("queue is not configured".into())),
+            }
+        }
+    }
+    Ok(seqs)
+}
+
+/// Puts users `from..to` (see [`bench_user`]) at the back of the line.
 pub async fn preload_waiting(
     pool: &RedisPool,
     queue: &QueueId,
     from: u64,
     to: u64,
 ) -> Result<(), RedisFailure> {
-    const BATCH: u64 = 5_000;
-    let keys = pool.keyspace().queue(queue);
-    let mut conn = pool.get().await?;
-    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
-    let now_ms = seconds * 1000 + micros / 1000;
     let mut start = from;
     while start < to {
-        let end = (start + BATCH).min(to);
-        let mut waiting = redis::cmd("ZADD");
-        waiting.arg(keys.waiting());
-        let mut seen = redis::cmd("ZADD");
-        seen.arg(keys.seen());
-        for i in start..end {
-            let user = bench_user(i);
-            waiting.arg(i + 1).arg(&user);
-            seen.arg(now_ms).arg(&user);
-        }
-        let () = redis::pipe()
-            .add_command(waiting)
-            .ignore()
-            .add_command(seen)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
+        let end = (start + 100_000).min(to);
+        let users: Vec<UserId> = (start..end)
+            .map(|i| UserId::parse(&bench_user(i)).expect("bench user ids are valid"))
+            .collect();
+        issue_many(pool, queue, &users).await?;
         start = end;
     }
-    let _: () = redis::cmd("HSET")
-        .arg(keys.state())
-        .arg("seq")
-        .arg(to)
-        .query_async(&mut conn)
-        .await?;
     Ok(())
+}
+
+/// Makes `users` active in `queue` the way production does (issue, then a
+/// scheduler tick), with the queue set to [`ADMIT_ALL`]; returns their
+/// tokens. Anyone already waiting in that queue is admitted too.
+pub async fn admit(
+    store: &QueueStore,
+    codec: &TokenCodec,
+    queue: &QueueId,
+    users: &[UserId],
+) -> Result<Vec<String>, RedisFailure> {
+    store.configure(queue, &ADMIT_ALL).await?;
+    let seqs = issue_many(store.pool(), queue, users).await?;
+    // One tick admits up to a second's worth (100,000); bigger groups wait
+    // for the bucket to refill.
+    loop {
+        store.tick(queue, 10_000).await?;
+        match store.stats(queue).await? {
+            Some(stats) if stats.waiting > 0 => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            _ => break,
+        }
+    }
+    Ok(users
+        .iter()
+        .zip(seqs)
+        .map(|(user, seq)| {
+            codec.encode(&QueueTicket {
+                queue_id: queue.clone(),
+                user_id: user.clone(),
+                seq,
+            })
+        })
+        .collect())
 }

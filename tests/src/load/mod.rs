@@ -6,3 +6,4 @@
 pub mod fixtures;
 pub mod http1;
 pub mod runner;
+pub mod suite;

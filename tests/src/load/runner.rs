@@ -196,3 +196,66 @@ pub async fn run(spec: LoadSpec, make: RequestMaker) -> LoadReport {
     report.elapsed = (Instant::now().min(stop_at) - measure_from).max(Duration::from_millis(1));
     report
 }
+
+/// Sends a fixed list of requests over `connections` keep-alive connections
+/// as fast as they are answered; `elapsed` spans the whole list.
+pub async fn run_fixed(addr: SocketAddr, connections: usize, requests: Vec<Vec<u8>>) -> LoadReport {
+    let requests = Arc::new(requests);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections.max(1))
+        .map(|_| {
+            let requests = requests.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut histogram = new_histogram();
+                let mut by_status = BTreeMap::new();
+                let mut io_errors = 0u64;
+                let mut connection: Option<Http1Connection> = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(request) = requests.get(i) else {
+                        break;
+                    };
+                    if connection.is_none() {
+                        connection = Http1Connection::connect(addr).await.ok();
+                    }
+                    let Some(open) = connection.as_mut() else {
+                        io_errors += 1;
+                        continue;
+                    };
+                    let sent = Instant::now();
+                    match open.round_trip(request).await {
+                        Ok(reply) => {
+                            *by_status.entry(reply.status).or_insert(0u64) += 1;
+                            let _ = histogram
+                                .record((sent.elapsed().as_micros().max(1) as u64).min(60_000_000));
+                        }
+                        Err(_) => {
+                            connection = None;
+                            io_errors += 1;
+                        }
+                    }
+                }
+                (histogram, by_status, io_errors)
+            })
+        })
+        .collect();
+    let mut report = LoadReport {
+        elapsed: Duration::ZERO,
+        by_status: BTreeMap::new(),
+        io_errors: 0,
+        latency_us: new_histogram(),
+    };
+    for task in tasks {
+        if let Ok((histogram, by_status, io_errors)) = task.await {
+            let _ = report.latency_us.add(&histogram);
+            for (status, n) in by_status {
+                *report.by_status.entry(status).or_insert(0) += n;
+            }
+            report.io_errors += io_errors;
+        }
+    }
+    report.elapsed = started.elapsed().max(Duration::from_millis(1));
+    report
+}

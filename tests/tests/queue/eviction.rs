@@ -205,3 +205,44 @@ async fn completing_a_token_after_payment_frees_the_slot_for_the_next_in_line() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn each_tick_sweeps_a_bounded_number_of_users() {
+    let app = spawn_queue_app(QueueAppOptions {
+        tick_ms: None,
+        ..Default::default()
+    })
+    .await;
+    let queue = app
+        .create_queue("bounded", queue_config(100, 100, 1, 1))
+        .await;
+    let users: Vec<UserId> = (0..30)
+        .map(|i| UserId::parse(&format!("b{i:02}")).unwrap())
+        .collect();
+    tests::load::fixtures::issue_many(app.store.pool(), &queue, &users)
+        .await
+        .unwrap();
+    let admitted = app.store.tick(&queue, 10).await.unwrap().unwrap();
+    assert_eq!((admitted.promoted, admitted.active), (30, 30));
+
+    // Everyone's window (and heartbeat) runs out; each tick removes at most
+    // 10 users per reason, so clearing 30 takes several ticks.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut removed_per_tick = Vec::new();
+    loop {
+        let report = app.store.tick(&queue, 10).await.unwrap().unwrap();
+        let removed =
+            report.evicted_silent_active + report.evicted_silent_waiting + report.expired_active;
+        assert!(
+            report.evicted_silent_active <= 10 && report.expired_active <= 10,
+            "{report:?}"
+        );
+        removed_per_tick.push(removed);
+        if report.active == 0 {
+            break;
+        }
+        assert!(removed_per_tick.len() < 10, "{removed_per_tick:?}");
+    }
+    assert_eq!(removed_per_tick.iter().sum::<u64>(), 30);
+    assert!(removed_per_tick.len() >= 2, "{removed_per_tick:?}");
+}

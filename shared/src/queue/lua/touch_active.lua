@@ -1,19 +1,18 @@
 -- Checks that a token holds an active slot and counts the call as a heartbeat.
 --
--- KEYS[1] active_seq HASH (user -> seq of the token holding the slot)
--- KEYS[2] active     ZSET (user -> active-until ms)
--- KEYS[3] seen       ZSET (user -> last heartbeat ms)
--- ARGV[1] user id
--- ARGV[2] token sequence number
+-- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET (user -> seq),
+-- KEYS[4] seen ZSET (user -> last heartbeat ms), KEYS[5] batches ZSET
+-- ARGV[1] user id, ARGV[2] token sequence number
 -- Returns the active-until time in ms, or 0 when the token is not active.
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+local seq = tonumber(ARGV[2])
+if tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1])) ~= seq or seq > admitted_watermark(KEYS[2]) then
   return 0
 end
-local active_until = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-if not active_until or active_until <= now then
+local active_ttl = tonumber(redis.call('HGET', KEYS[1], 'active_ttl_ms'))
+local until_ms = active_ttl and active_until(KEYS[5], active_ttl, seq)
+local now = now_ms()
+if not until_ms or until_ms <= now then
   return 0
 end
-redis.call('ZADD', KEYS[3], 'XX', now, ARGV[1])
-return active_until
+redis.call('ZADD', KEYS[4], 'XX', now, ARGV[1])
+return until_ms

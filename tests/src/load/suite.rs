@@ -1,0 +1,961 @@
+//! The benchmark suite behind `scripts/bench.sh`: every figure is measured
+//! beside its ceiling on the same machine in the same run, and printed as a
+//! table (the one recorded in BENCHMARKS.md).
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use deadpool_redis::redis;
+use queue_service::domain::QueueConfig;
+use queue_service::store::{QueueStore, lua, status_keys};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::config::RedisSettings;
+use shared::ids::{QueueId, UserId};
+use shared::queue::queue_script_source;
+use shared::redis_pool::RedisPool;
+use shared::token::TokenCodec;
+use sqlx::mysql::MySqlPoolOptions;
+use tokio::sync::Barrier;
+
+use super::fixtures::{admit, bench_token, bench_user, preload_waiting};
+use super::http1::{Http1Connection, request};
+use super::runner::{LoadReport, LoadSpec, RequestMaker, run, run_fixed};
+
+/// Where the services and their stores run, and how long to measure.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    pub queue_addr: SocketAddr,
+    pub reservation_addr: SocketAddr,
+    pub redis_url: String,
+    pub redis_port: u16,
+    pub mysql_url: String,
+    pub token_secret: String,
+    pub admin_key: String,
+    pub queue_pid: Option<u32>,
+    pub reservation_pid: Option<u32>,
+    /// A few seconds in all, tiny populations: proves the harness works.
+    pub smoke: bool,
+}
+
+/// One line of the result table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub scenario: String,
+    pub ours: String,
+    pub ceiling: String,
+    pub ratio: String,
+    pub target: String,
+    pub verdict: String,
+}
+
+impl Row {
+    fn new(scenario: impl Into<String>, ours: impl Into<String>) -> Self {
+        Self {
+            scenario: scenario.into(),
+            ours: ours.into(),
+            ceiling: "—".into(),
+            ratio: "—".into(),
+            target: "—".into(),
+            verdict: String::new(),
+        }
+    }
+
+    fn against(mut self, ceiling: impl Into<String>, ratio: f64) -> Self {
+        self.ceiling = ceiling.into();
+        self.ratio = format!("{ratio:.2}");
+        self
+    }
+
+    fn target(mut self, target: impl Into<String>, met: bool) -> Self {
+        self.target = target.into();
+        self.verdict = if met { "met" } else { "MISSED" }.into();
+        self
+    }
+}
+
+pub fn render_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | ours | ceiling (same run) | ratio | target | |\n|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            row.scenario, row.ours, row.ceiling, row.ratio, row.target, row.verdict
+        ));
+    }
+    out
+}
+
+struct Sizes {
+    seconds: f64,
+    warmup: f64,
+    big_line: u64,
+    small_line: u64,
+    polling_line: u64,
+    redis_requests: u64,
+    hold_seats: u32,
+    payers: usize,
+    one_seat_clients: usize,
+}
+
+impl Sizes {
+    fn for_run(smoke: bool) -> Self {
+        if smoke {
+            Self {
+                seconds: 1.0,
+                warmup: 0.2,
+                big_line: 20_000,
+                small_line: 1_000,
+                polling_line: 2_000,
+                redis_requests: 5_000,
+                hold_seats: 3_000,
+                payers: 100,
+                one_seat_clients: 100,
+            }
+        } else {
+            Self {
+                seconds: 10.0,
+                warmup: 2.0,
+                big_line: 1_000_000,
+                small_line: 1_000,
+                polling_line: 20_000,
+                redis_requests: 200_000,
+                hold_seats: 40_000,
+                payers: 3_000,
+                one_seat_clients: 1_000,
+            }
+        }
+    }
+}
+
+/// Closed-loop concurrency for the queue scenarios (HTTP connections and
+/// redis-benchmark clients alike).
+const QUEUE_CLIENTS: usize = 32;
+/// Concurrency for the seat and payment scenarios.
+const SHOP_CLIENTS: usize = 8;
+
+struct Bench {
+    cfg: SuiteConfig,
+    sizes: Sizes,
+    store: QueueStore,
+    codec: TokenCodec,
+    http: reqwest::Client,
+    rows: Vec<Row>,
+}
+
+/// Runs every scenario and returns the table rows.
+pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
+    let pool = shared::redis_pool::build_pool(&RedisSettings {
+        url: cfg.redis_url.clone(),
+        pool_size: 8,
+        timeout_ms: 120_000,
+        key_prefix: String::new(),
+    })?;
+    let mut bench = Bench {
+        sizes: Sizes::for_run(cfg.smoke),
+        store: QueueStore::new(pool),
+        codec: TokenCodec::new(&SecretString::from(cfg.token_secret.clone())),
+        http: reqwest::Client::new(),
+        rows: Vec::new(),
+        cfg,
+    };
+    bench.queue_throughput().await?;
+    bench.line_length_and_memory().await?;
+    bench.ticks().await?;
+    bench.polling_memory().await?;
+    bench.holds().await?;
+    bench.hot_seat().await?;
+    bench.payments().await?;
+    bench.reservation_memory();
+    Ok(bench.rows)
+}
+
+fn bench_queue_config() -> QueueConfig {
+    QueueConfig {
+        max_active: 1,
+        admit_per_second: 1,
+        active_ttl_seconds: 3_600,
+        heartbeat_ttl_seconds: 3_600,
+    }
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.2} ms")
+}
+
+impl Bench {
+    fn pool(&self) -> &RedisPool {
+        self.store.pool()
+    }
+
+    fn spec(&self, addr: SocketAddr, connections: usize, rate: Option<f64>) -> LoadSpec {
+        LoadSpec {
+            addr,
+            connections,
+            duration: Duration::from_secs_f64(self.sizes.seconds),
+            warmup: Duration::from_secs_f64(self.sizes.warmup),
+            rate,
+        }
+    }
+
+    async fn fresh_queue(&self, name: &str, users: u64) -> anyhow::Result<QueueId> {
+        let queue = QueueId::parse(name)?;
+        let keys = self.pool().keyspace().queue(&queue);
+        let mut conn = self.pool().get().await?;
+        let _: () = redis::cmd("DEL")
+            .arg(&keys.all()[..])
+            .query_async(&mut conn)
+            .await?;
+        drop(conn);
+        self.store.configure(&queue, &bench_queue_config()).await?;
+        preload_waiting(self.pool(), &queue, 0, users).await?;
+        Ok(queue)
+    }
+
+    /// Loads a queue script (prelude included) and returns its SHA.
+    async fn script_sha(&self, body: &str) -> anyhow::Result<String> {
+        let mut conn = self.pool().get().await?;
+        Ok(redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(queue_script_source(body))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Heartbeat and issue through HTTP beside the same script run by
+    /// redis-benchmark at the same concurrency.
+    async fn queue_throughput(&mut self) -> anyhow::Result<()> {
+        let users = self.sizes.small_line;
+        let queue = self.fresh_queue("bench-1k", users).await?;
+        let keys = status_keys(&self.pool().keyspace().queue(&queue));
+
+        // The same user (last in line) on both sides, so both do equal work.
+        let last = users - 1;
+        let user = bench_user(last);
+        let token = bench_token(&self.codec, &queue, last);
+        let path = format!("/v1/queues/{queue}/heartbeat");
+        let heartbeat = request(
+            "POST",
+            &path,
+            &[("X-User-Id", &user), ("X-Queue-Token", &token)],
+            None,
+        );
+        let make: RequestMaker = Arc::new(move |_, _, _| heartbeat.clone());
+        let http = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
+        check(&http, "heartbeat")?;
+        let sha = self.script_sha(lua::HEARTBEAT).await?;
+        let mut args = vec!["evalsha".to_owned(), sha, keys.len().to_string()];
+        args.extend(keys.iter().cloned());
+        args.extend([user.clone(), (last + 1).to_string()]);
+        let raw = redis_benchmark(
+            self.cfg.redis_port,
+            QUEUE_CLIENTS,
+            self.sizes.redis_requests,
+            None,
+            &args,
+        )?;
+        let ratio = http.per_second() / raw.rps;
+        self.rows.push(
+            Row::new(
+                format!("heartbeat req/s, {users} waiting, {QUEUE_CLIENTS} clients"),
+                format!("{:.0}", http.per_second()),
+            )
+            .against(format!("{:.0} (redis-benchmark EVALSHA)", raw.rps), ratio)
+            .target("≥ 0.5 × raw", ratio >= 0.5),
+        );
+        self.rows.push(
+            Row::new(
+                "heartbeat p50 / p99",
+                format!(
+                    "{} / {}",
+                    ms(http.quantile_ms(0.5)),
+                    ms(http.quantile_ms(0.99))
+                ),
+            )
+            .against(
+                format!("{} / {}", ms(raw.p50_ms), ms(raw.p99_ms)),
+                http.quantile_ms(0.99) / raw.p99_ms,
+            ),
+        );
+
+        let issue_path = format!("/v1/queues/{queue}/tokens");
+        let run_id = std::process::id();
+        let make: RequestMaker = Arc::new(move |conn, n, _| {
+            request(
+                "POST",
+                &issue_path,
+                &[("X-User-Id", &format!("h{run_id}c{conn}n{n}"))],
+                None,
+            )
+        });
+        let http = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
+        check(&http, "issue")?;
+        let sha = self.script_sha(lua::ISSUE).await?;
+        let mut args = vec!["evalsha".to_owned(), sha, keys.len().to_string()];
+        args.extend(keys.iter().cloned());
+        args.push("r__rand_int__".to_owned());
+        let raw = redis_benchmark(
+            self.cfg.redis_port,
+            QUEUE_CLIENTS,
+            self.sizes.redis_requests,
+            Some(1_000_000_000),
+            &args,
+        )?;
+        let ratio = http.per_second() / raw.rps;
+        self.rows.push(
+            Row::new(
+                format!("token issue req/s, {QUEUE_CLIENTS} clients"),
+                format!("{:.0}", http.per_second()),
+            )
+            .against(format!("{:.0} (redis-benchmark EVALSHA)", raw.rps), ratio)
+            .target("≥ 0.5 × raw", ratio >= 0.5),
+        );
+        self.rows.push(
+            Row::new(
+                "token issue p50 / p99",
+                format!(
+                    "{} / {}",
+                    ms(http.quantile_ms(0.5)),
+                    ms(http.quantile_ms(0.99))
+                ),
+            )
+            .against(
+                format!("{} / {}", ms(raw.p50_ms), ms(raw.p99_ms)),
+                http.quantile_ms(0.99) / raw.p99_ms,
+            ),
+        );
+        Ok(())
+    }
+
+    /// Heartbeat latency at a fixed open-loop rate with a small and a huge
+    /// line, and what the huge line costs in Redis memory.
+    async fn line_length_and_memory(&mut self) -> anyhow::Result<()> {
+        let small = self.fresh_queue("bench-1k", self.sizes.small_line).await?;
+        let before = used_memory(self.pool()).await?;
+        let big = self.fresh_queue("bench-1m", self.sizes.big_line).await?;
+        let after = used_memory(self.pool()).await?;
+        let per_user = (after.saturating_sub(before)) as f64 / self.sizes.big_line as f64;
+        self.rows.push(
+            Row::new(
+                format!(
+                    "Redis memory per waiting user ({} waiting, INFO used_memory delta)",
+                    self.sizes.big_line
+                ),
+                format!("{per_user:.0} bytes"),
+            )
+            .target("≤ 250 bytes", per_user <= 250.0),
+        );
+
+        let rate = if self.cfg.smoke { 200.0 } else { 2_000.0 };
+        let mut p99 = Vec::new();
+        for (queue, users) in [(&small, self.sizes.small_line), (&big, self.sizes.big_line)] {
+            let report = self.random_heartbeats(queue, users, Some(rate)).await;
+            check(&report, "heartbeat")?;
+            p99.push(report.quantile_ms(0.99));
+        }
+        let ratio = p99[1] / p99[0];
+        self.rows.push(
+            Row::new(
+                format!(
+                    "heartbeat p99 at {} vs {} waiting (open loop, {rate:.0} req/s)",
+                    self.sizes.big_line, self.sizes.small_line
+                ),
+                ms(p99[1]),
+            )
+            .against(ms(p99[0]), ratio)
+            .target("≤ 1.5 ×", ratio <= 1.5),
+        );
+        Ok(())
+    }
+
+    async fn random_heartbeats(
+        &self,
+        queue: &QueueId,
+        users: u64,
+        rate: Option<f64>,
+    ) -> LoadReport {
+        let codec = self.codec.clone();
+        let queue = queue.clone();
+        let path = format!("/v1/queues/{queue}/heartbeat");
+        let make: RequestMaker = Arc::new(move |_, _, rng| {
+            let i = rng.below(users);
+            let token = bench_token(&codec, &queue, i);
+            request(
+                "POST",
+                &path,
+                &[("X-User-Id", &bench_user(i)), ("X-Queue-Token", &token)],
+                None,
+            )
+        });
+        run(self.spec(self.cfg.queue_addr, 64, rate), make).await
+    }
+
+    /// Redis time of one tick promoting 1,000 users out of the big line, and
+    /// of one tick evicting 1,000 silent users, read from SLOWLOG.
+    async fn ticks(&mut self) -> anyhow::Result<()> {
+        let queue = QueueId::parse("bench-1m")?;
+        self.store
+            .configure(
+                &queue,
+                &QueueConfig {
+                    max_active: 1_000,
+                    admit_per_second: 1_000,
+                    ..bench_queue_config()
+                },
+            )
+            .await?;
+        let (report, redis_us) = self.timed_tick(&queue).await?;
+        if report.promoted != 1_000 {
+            bail!(
+                "the promotion tick promoted {} users, expected 1000",
+                report.promoted
+            );
+        }
+        self.rows.push(
+            Row::new(
+                format!(
+                    "tick promoting 1,000 of {} waiting, Redis time",
+                    self.sizes.big_line
+                ),
+                ms(redis_us as f64 / 1000.0),
+            )
+            .target("≤ 5 ms", redis_us <= 5_000),
+        );
+
+        // 1,000 users in the middle of the line fall silent.
+        let keys = self.pool().keyspace().queue(&queue);
+        let mut silence = redis::cmd("ZADD");
+        silence.arg(keys.seen()).arg("XX");
+        for i in 5_000..6_000 {
+            silence.arg(0).arg(bench_user(i));
+        }
+        let mut conn = self.pool().get().await?;
+        let _: i64 = silence.query_async(&mut conn).await?;
+        drop(conn);
+        let (report, redis_us) = self.timed_tick(&queue).await?;
+        if report.evicted_silent_waiting != 1_000 {
+            bail!(
+                "the eviction tick evicted {}, expected 1000",
+                report.evicted_silent_waiting
+            );
+        }
+        self.rows.push(Row::new(
+            format!(
+                "tick evicting 1,000 silent of {} waiting, Redis time",
+                self.sizes.big_line
+            ),
+            ms(redis_us as f64 / 1000.0),
+        ));
+        Ok(())
+    }
+
+    async fn timed_tick(
+        &self,
+        queue: &QueueId,
+    ) -> anyhow::Result<(queue_service::store::TickReport, u64)> {
+        let mut conn = self.pool().get().await?;
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(0)
+            .query_async(&mut conn)
+            .await?;
+        let _: () = redis::cmd("SLOWLOG")
+            .arg("RESET")
+            .query_async(&mut conn)
+            .await?;
+        let report = self
+            .store
+            .tick(queue, 10_000)
+            .await?
+            .context("bench queue is configured")?;
+        let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(20)
+            .query_async(&mut conn)
+            .await?;
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("slowlog-log-slower-than")
+            .arg(10_000)
+            .query_async(&mut conn)
+            .await?;
+        let micros = entries
+            .iter()
+            .filter_map(|entry| match entry {
+                redis::Value::Array(fields) => {
+                    let duration = match fields.get(2)? {
+                        redis::Value::Int(us) => *us as u64,
+                        _ => return None,
+                    };
+                    let is_evalsha = matches!(fields.get(3)?, redis::Value::Array(args)
+                        if matches!(args.first(), Some(redis::Value::BulkString(name)) if name.eq_ignore_ascii_case(b"evalsha") || name.eq_ignore_ascii_case(b"eval")));
+                    is_evalsha.then_some(duration)
+                }
+                _ => None,
+            })
+            .max()
+            .context("the tick shows in SLOWLOG")?;
+        Ok((report, micros))
+    }
+
+    /// Resident memory of the queue service while a 20,000-strong line
+    /// polls at a steady rate.
+    async fn polling_memory(&mut self) -> anyhow::Result<()> {
+        let users = self.sizes.polling_line;
+        let queue = self.fresh_queue("bench-20k", users).await?;
+        let pid = self.cfg.queue_pid;
+        let sampling = Arc::new(AtomicU64::new(0));
+        let sampler = {
+            let peak = sampling.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(kib) = pid.and_then(|pid| proc_status_kib(pid, "VmRSS")) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        // 20,000 users polling every ~10 s is ~2,000 heartbeats a second.
+        let rate = if self.cfg.smoke { 200.0 } else { 2_000.0 };
+        let report = self.random_heartbeats(&queue, users, Some(rate)).await;
+        sampler.abort();
+        check(&report, "heartbeat")?;
+        let peak_mib = sampling.load(Ordering::Relaxed) as f64 / 1024.0;
+        if pid.is_some() {
+            self.rows.push(
+                Row::new(
+                    format!("queue-service peak RSS, {users} waiting polling at {rate:.0} req/s"),
+                    format!("{peak_mib:.1} MiB"),
+                )
+                .target("< 64 MiB", peak_mib < 64.0),
+            );
+        }
+        Ok(())
+    }
+
+    async fn admin_post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.cfg.reservation_addr))
+            .bearer_auth(&self.cfg.admin_key)
+            .json(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("{path}: {} {}", response.status(), response.text().await?);
+        }
+        Ok(response.json().await?)
+    }
+
+    /// A concert on `queue` with one bookable schedule of `seats` seats;
+    /// returns (schedule id, first seat id). Seat ids are consecutive.
+    async fn concert(&self, queue: &QueueId, seats: u32, price: i64) -> anyhow::Result<(u64, u64)> {
+        let now = time::OffsetDateTime::now_utc();
+        let iso = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        let concert = self
+            .admin_post(
+                "/v1/admin/concerts",
+                &json!({
+                    "title": format!("Bench {queue}"),
+                    "queue_id": queue.as_str(),
+                    "schedules": [{
+                        "starts_at": iso(now + time::Duration::days(30)),
+                        "booking_opens_at": iso(now - time::Duration::hours(1)),
+                        "booking_closes_at": iso(now + time::Duration::days(29)),
+                        "seat_count": seats,
+                        "price": price,
+                    }]
+                }),
+            )
+            .await?;
+        let schedule = concert["schedules"][0]["id"]
+            .as_u64()
+            .context("schedule id")?;
+        let first: Value = self
+            .http
+            .get(format!(
+                "http://{}/v1/schedules/{schedule}/seats?limit=1",
+                self.cfg.reservation_addr
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((schedule, first[0]["id"].as_u64().context("first seat id")?))
+    }
+
+    async fn active_users(
+        &self,
+        queue: &QueueId,
+        prefix: &str,
+        n: usize,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let users: Vec<UserId> = (0..n)
+            .map(|i| UserId::parse(&format!("{prefix}{i}")))
+            .collect::<Result<_, _>>()?;
+        let tokens = admit(&self.store, &self.codec, queue, &users).await?;
+        Ok(users.into_iter().map(String::from).zip(tokens).collect())
+    }
+
+    /// Holds on distinct seats through HTTP, beside the bare conditional
+    /// UPDATE that decides a hold, on the same table at the same concurrency.
+    async fn holds(&mut self) -> anyhow::Result<()> {
+        let queue = QueueId::parse(&format!("bench-shop-{}", std::process::id()))?;
+        let seats = self.sizes.hold_seats;
+        let (schedule, first_seat) = self.concert(&queue, seats, 1_000).await?;
+        let users = Arc::new(self.active_users(&queue, "holder", SHOP_CLIENTS).await?);
+        let next_seat = Arc::new(AtomicU64::new(0));
+        let make: RequestMaker = {
+            let next_seat = next_seat.clone();
+            Arc::new(move |conn, _, _| {
+                let seat =
+                    first_seat + next_seat.fetch_add(1, Ordering::Relaxed) % u64::from(seats);
+                let (user, token) = &users[conn % users.len()];
+                let body = format!("{{\"schedule_id\":{schedule},\"seat_id\":{seat}}}");
+                request(
+                    "POST",
+                    "/v1/reservations",
+                    &[("X-User-Id", user), ("X-Queue-Token", token)],
+                    Some(&body),
+                )
+            })
+        };
+        let http = run(
+            self.spec(self.cfg.reservation_addr, SHOP_CLIENTS, None),
+            make,
+        )
+        .await;
+        check(&http, "hold")?;
+        let held = http.by_status.get(&201).copied().unwrap_or(0);
+        if held == 0 {
+            bail!("no hold succeeded: {}", http.summary());
+        }
+
+        let (raw_schedule, raw_first) = self.concert(&queue, seats, 1_000).await?;
+        let raw = raw_updates(
+            &self.cfg.mysql_url,
+            raw_schedule,
+            raw_first,
+            seats,
+            self.sizes.seconds,
+        )
+        .await?;
+        let ratio = held as f64 / http.elapsed.as_secs_f64() / raw.0;
+        self.rows.push(
+            Row::new(
+                format!(
+                    "seat holds/s, distinct seats, {SHOP_CLIENTS} clients (p99 {})",
+                    ms(http.quantile_ms(0.99))
+                ),
+                format!("{:.0}", held as f64 / http.elapsed.as_secs_f64()),
+            )
+            .against(
+                format!("{:.0} (bare conditional UPDATE, p99 {})", raw.0, ms(raw.1)),
+                ratio,
+            )
+            .target("≥ 0.6 × raw", ratio >= 0.6),
+        );
+        Ok(())
+    }
+
+    /// Everyone holds the same seat at the same moment.
+    async fn hot_seat(&mut self) -> anyhow::Result<()> {
+        let clients = self.sizes.one_seat_clients;
+        let queue = QueueId::parse(&format!("bench-hot-{}", std::process::id()))?;
+        let (schedule, seat) = self.concert(&queue, 10, 1_000).await?;
+        let users = self.active_users(&queue, "fan", clients).await?;
+        let barrier = Arc::new(Barrier::new(clients + 1));
+        let addr = self.cfg.reservation_addr;
+        let body = format!("{{\"schedule_id\":{schedule},\"seat_id\":{seat}}}");
+        let tasks: Vec<_> = users
+            .into_iter()
+            .map(|(user, token)| {
+                let barrier = barrier.clone();
+                let request = request(
+                    "POST",
+                    "/v1/reservations",
+                    &[("X-User-Id", &user), ("X-Queue-Token", &token)],
+                    Some(&body),
+                );
+                tokio::spawn(async move {
+                    let connection = Http1Connection::connect(addr).await;
+                    barrier.wait().await;
+                    let mut connection = connection.ok()?;
+                    connection
+                        .round_trip(&request)
+                        .await
+                        .ok()
+                        .map(|reply| reply.status)
+                })
+            })
+            .collect();
+        barrier.wait().await;
+        let started = Instant::now();
+        let mut statuses = std::collections::BTreeMap::new();
+        for task in tasks {
+            let status = task.await?.unwrap_or(0);
+            *statuses.entry(status).or_insert(0u32) += 1;
+        }
+        let elapsed = started.elapsed();
+        let winners = statuses.get(&201).copied().unwrap_or(0);
+        let losers = statuses.get(&409).copied().unwrap_or(0);
+        self.rows.push(
+            Row::new(
+                format!("{clients} simultaneous holds on one seat: time until all answered"),
+                format!(
+                    "{} ms ({winners} × 201, {losers} × 409)",
+                    elapsed.as_millis()
+                ),
+            )
+            .target(
+                "exactly one 201",
+                winners == 1 && losers as usize == clients - 1,
+            ),
+        );
+        Ok(())
+    }
+
+    /// Payments, each for its own user's hold, at fixed concurrency.
+    async fn payments(&mut self) -> anyhow::Result<()> {
+        let payers = self.sizes.payers;
+        let queue = QueueId::parse(&format!("bench-pay-{}", std::process::id()))?;
+        let (schedule, first_seat) = self.concert(&queue, payers as u32, 1_000).await?;
+        let users = self.active_users(&queue, "payer", payers).await?;
+        let charges: Vec<Vec<u8>> = users
+            .iter()
+            .map(|(user, _)| {
+                request(
+                    "POST",
+                    "/v1/users/me/balance/charges",
+                    &[("X-User-Id", user), ("Idempotency-Key", "bench-topup")],
+                    Some("{\"amount\":5000}"),
+                )
+            })
+            .collect();
+        check(
+            &run_fixed(self.cfg.reservation_addr, SHOP_CLIENTS, charges).await,
+            "charge",
+        )?;
+        let holds: Vec<Vec<u8>> = users
+            .iter()
+            .enumerate()
+            .map(|(i, (user, token))| {
+                let body = format!(
+                    "{{\"schedule_id\":{schedule},\"seat_id\":{}}}",
+                    first_seat + i as u64
+                );
+                request(
+                    "POST",
+                    "/v1/reservations",
+                    &[("X-User-Id", user), ("X-Queue-Token", token)],
+                    Some(&body),
+                )
+            })
+            .collect();
+        check(
+            &run_fixed(self.cfg.reservation_addr, SHOP_CLIENTS, holds).await,
+            "hold",
+        )?;
+        // Reservation ids follow seat order per user; read them back.
+        let mut payments = Vec::with_capacity(payers);
+        for (user, token) in &users {
+            let reservation = user_reservation(&self.cfg.mysql_url, user).await?;
+            payments.push(request(
+                "POST",
+                &format!("/v1/reservations/{reservation}/payment"),
+                &[
+                    ("X-User-Id", user),
+                    ("X-Queue-Token", token),
+                    ("Idempotency-Key", "bench-pay"),
+                ],
+                None,
+            ));
+        }
+        let report = run_fixed(self.cfg.reservation_addr, SHOP_CLIENTS, payments).await;
+        check(&report, "payment")?;
+        let paid = report.by_status.get(&200).copied().unwrap_or(0);
+        self.rows.push(Row::new(
+            format!("payments/s, {SHOP_CLIENTS} clients, {payers} payments (p50 / p99)"),
+            format!(
+                "{:.0} ({paid} paid; {} / {})",
+                paid as f64 / report.elapsed.as_secs_f64(),
+                ms(report.quantile_ms(0.5)),
+                ms(report.quantile_ms(0.99))
+            ),
+        ));
+        Ok(())
+    }
+
+    fn reservation_memory(&mut self) {
+        if let Some(kib) = self
+            .cfg
+            .reservation_pid
+            .and_then(|pid| proc_status_kib(pid, "VmHWM"))
+        {
+            let mib = kib as f64 / 1024.0;
+            self.rows.push(
+                Row::new(
+                    "reservation-service peak RSS over the seat and payment runs",
+                    format!("{mib:.1} MiB"),
+                )
+                .target("< 64 MiB", mib < 64.0),
+            );
+        }
+    }
+}
+
+/// Fails the run when a scenario saw errors: a figure built on failures
+/// would flatter us.
+fn check(report: &LoadReport, what: &str) -> anyhow::Result<()> {
+    let server_errors: u64 = report
+        .by_status
+        .iter()
+        .filter(|(s, _)| **s >= 500)
+        .map(|(_, n)| n)
+        .sum();
+    if report.io_errors > 0 || server_errors > 0 || report.requests() == 0 {
+        bail!("{what} run had failures: {}", report.summary());
+    }
+    Ok(())
+}
+
+async fn used_memory(pool: &RedisPool) -> anyhow::Result<u64> {
+    let mut conn = pool.get().await?;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("INFO memory has used_memory")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+struct RedisBench {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn redis_benchmark(
+    port: u16,
+    clients: usize,
+    requests: u64,
+    random: Option<u64>,
+    args: &[String],
+) -> anyhow::Result<RedisBench> {
+    let mut command = Command::new("redis-benchmark");
+    command
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-n",
+            &requests.to_string(),
+            "--csv",
+        ]);
+    if let Some(range) = random {
+        command.args(["-r", &range.to_string()]);
+    }
+    let output = command.args(args).output().context("run redis-benchmark")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .nth(1)
+        .context("redis-benchmark printed a result")?;
+    let fields: Vec<f64> = line
+        .split("\",\"")
+        .skip(1)
+        .map(|f| f.trim_matches('"').parse().unwrap_or(f64::NAN))
+        .collect();
+    match fields.as_slice() {
+        [rps, _avg, _min, p50, _p95, p99, ..] => Ok(RedisBench {
+            rps: *rps,
+            p50_ms: *p50,
+            p99_ms: *p99,
+        }),
+        _ => bail!("unexpected redis-benchmark output: {line}"),
+    }
+}
+
+/// The statement that decides a hold, alone, autocommitted, on distinct
+/// seats from `clients` connections for `seconds`. Returns (per second, p99 ms).
+async fn raw_updates(
+    mysql_url: &str,
+    schedule: u64,
+    first_seat: u64,
+    seats: u32,
+    seconds: f64,
+) -> anyhow::Result<(f64, f64)> {
+    let pool = MySqlPoolOptions::new()
+        .max_connections(SHOP_CLIENTS as u32)
+        .connect(mysql_url)
+        .await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..SHOP_CLIENTS)
+        .map(|_| {
+            let pool = pool.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < stop {
+                    let seat = first_seat + next.fetch_add(1, Ordering::Relaxed) % u64::from(seats);
+                    let started = Instant::now();
+                    sqlx::query(
+                        "UPDATE seats SET status = 'HELD', holder_user_id = ?, reservation_id = NULL, \
+                                hold_expires_at = NOW(3) + INTERVAL ? MICROSECOND \
+                          WHERE id = ? AND schedule_id = ? \
+                            AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at < NOW(3)))",
+                    )
+                    .bind("raw-bench")
+                    .bind(300_000_000i64)
+                    .bind(seat)
+                    .bind(schedule)
+                    .execute(&pool)
+                    .await?;
+                    latencies.push(started.elapsed());
+                }
+                Ok::<_, sqlx::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    all.sort();
+    let p99 = all
+        .get(all.len() * 99 / 100)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(f64::NAN);
+    Ok((all.len() as f64 / seconds, p99))
+}
+
+async fn user_reservation(mysql_url: &str, user: &str) -> anyhow::Result<u64> {
+    let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(mysql_url).await?;
+    let (id,): (u64,) =
+        sqlx::query_as("SELECT id FROM reservations WHERE user_id = ? ORDER BY id DESC LIMIT 1")
+            .bind(user)
+            .fetch_one(&mut conn)
+            .await?;
+    Ok(id)
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Benchmarks both services against their ceilings on this machine, in one
+# run, and prints the table recorded in BENCHMARKS.md. Starts its own Redis
+# and MariaDB on free ports (never touching the shared ones), builds release
+# binaries, runs every scenario, then cleans up. About 5 minutes after the
+# build; `--smoke` runs each scenario for a second (CI uses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+smoke=()
+[[ ${1:-} == --smoke ]] && smoke=(--smoke)
+
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || install_packages redis-server redis-tools
+command -v mariadb-install-db >/dev/null || [[ -x /usr/bin/mariadb-install-db ]] || install_packages mariadb-server
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/concert-bench.XXXXXX")
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [[ -f $work/redis.pid ]] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
+  [[ -f $work/mysql.pid ]] && kill "$(cat "$work/mysql.pid")" 2>/dev/null || true
+  sleep 1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+mysql_port=$(free_port)
+queue_port=$(free_port)
+reservation_port=$(free_port)
+
+log "building release binaries"
+cargo build --release --locked -p queue-service -p reservation-service -p tests --bin queue-service \
+  --bin reservation-service --bin loadgen 2>&1 | tail -n 1
+
+log "private redis on :$redis_port"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+  --pidfile "$work/redis.pid" --logfile "$work/redis.log" --dir "$work"
+wait_for redis 40 redis-cli -p "$redis_port" ping
+
+log "private mariadb on :$mysql_port"
+mariadb-install-db --no-defaults --datadir="$work/mysql" --user="$(id -un)" \
+  --auth-root-authentication-method=normal --skip-test-db >"$work/mysql-install.log" 2>&1
+mariadbd --no-defaults --datadir="$work/mysql" --port="$mysql_port" --bind-address=127.0.0.1 \
+  --socket="$work/mysql.sock" --pid-file="$work/mysql.pid" --user="$(id -un)" \
+  --innodb-buffer-pool-size=256M --skip-log-bin --max-connections=2000 >"$work/mysql.log" 2>&1 &
+wait_for mariadb 120 mysql_client -h 127.0.0.1 -P "$mysql_port" -uroot -e 'SELECT 1'
+mysql_client -h 127.0.0.1 -P "$mysql_port" -uroot -e 'CREATE DATABASE bench'
+mysql_url="mysql://root@127.0.0.1:$mysql_port/bench"
+
+export QUEUE_TOKEN_SECRET=bench-queue-token-secret-0123456789
+export ADMIN_API_KEY=bench-admin-key-0123456789
+export REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn
+# The benchmark ticks by hand; a running scheduler would move its lines.
+APP__SCHEDULER__ENABLED=false PORT=$queue_port target/release/queue-service >"$work/queue.log" 2>&1 &
+pids+=($!)
+queue_pid=$!
+DATABASE_URL=$mysql_url PORT=$reservation_port target/release/reservation-service >"$work/reservation.log" 2>&1 &
+pids+=($!)
+reservation_pid=$!
+ready() { curl -fsS "$1" >/dev/null 2>&1; }
+wait_for queue-service 80 ready "http://127.0.0.1:$queue_port/readyz"
+wait_for reservation-service 120 ready "http://127.0.0.1:$reservation_port/readyz"
+
+log "running the scenarios (machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo))"
+target/release/loadgen suite "${smoke[@]}" \
+  --queue-addr "127.0.0.1:$queue_port" --reservation-addr "127.0.0.1:$reservation_port" \
+  --redis-port "$redis_port" --mysql-url "$mysql_url" \
+  --queue-pid "$queue_pid" --reservation-pid "$reservation_pid"

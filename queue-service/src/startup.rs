@@ -100,12 +100,12 @@ impl Application {
     /// the scheduler beside it. A scheduler that dies stops the server so the
     /// orchestrator restarts the replica rather than leaving a queue unticked.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Some(scheduler) = self.scheduler else {
+            return self.server.await;
+        };
         let shutdown = CancellationToken::new();
         let handle = self.server.handle();
-        let mut scheduler = match self.scheduler {
-            Some(scheduler) => tokio::spawn(scheduler.run(shutdown.clone())),
-            None => tokio::spawn(std::future::pending()),
-        };
+        let mut scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
         tokio::select! {
             served = self.server => {
                 shutdown.cancel();

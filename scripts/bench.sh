@@ -3,13 +3,18 @@
 # run, and prints the table recorded in BENCHMARKS.md. Starts its own Redis
 # and MariaDB on free ports (never touching the shared ones), builds release
 # binaries, runs every scenario, then cleans up. About 5 minutes after the
-# build; `--smoke` runs each scenario for a second (CI uses it).
+# build; `--smoke` runs each scenario for a second on debug binaries (CI
+# uses it to prove the harness still works; its figures mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 smoke=()
-[[ ${1:-} == --smoke ]] && smoke=(--smoke)
+profile=${PROFILE:-release}
+if [[ ${1:-} == --smoke ]]; then
+  smoke=(--smoke)
+  profile=${PROFILE:-debug}
+fi
 
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || install_packages redis-server redis-tools
 command -v mariadb-install-db >/dev/null || [[ -x /usr/bin/mariadb-install-db ]] || install_packages mariadb-server
@@ -31,9 +36,12 @@ mysql_port=$(free_port)
 queue_port=$(free_port)
 reservation_port=$(free_port)
 
-log "building release binaries"
-cargo build --release --locked -p queue-service -p reservation-service -p tests --bin queue-service \
-  --bin reservation-service --bin loadgen 2>&1 | tail -n 1
+log "building $profile binaries"
+profile_flag=()
+[[ $profile == release ]] && profile_flag=(--release)
+cargo build "${profile_flag[@]}" --locked -p queue-service -p reservation-service -p tests \
+  --bin queue-service --bin reservation-service --bin loadgen 2>&1 | tail -n 1
+bin=target/$profile
 
 log "private redis on :$redis_port"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
@@ -54,10 +62,10 @@ export QUEUE_TOKEN_SECRET=bench-queue-token-secret-0123456789
 export ADMIN_API_KEY=bench-admin-key-0123456789
 export REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn
 # The benchmark ticks by hand; a running scheduler would move its lines.
-APP__SCHEDULER__ENABLED=false PORT=$queue_port target/release/queue-service >"$work/queue.log" 2>&1 &
+APP__SCHEDULER__ENABLED=false PORT=$queue_port $bin/queue-service >"$work/queue.log" 2>&1 &
 pids+=($!)
 queue_pid=$!
-DATABASE_URL=$mysql_url PORT=$reservation_port target/release/reservation-service >"$work/reservation.log" 2>&1 &
+DATABASE_URL=$mysql_url PORT=$reservation_port $bin/reservation-service >"$work/reservation.log" 2>&1 &
 pids+=($!)
 reservation_pid=$!
 ready() { curl -fsS "$1" >/dev/null 2>&1; }
@@ -65,7 +73,7 @@ wait_for queue-service 80 ready "http://127.0.0.1:$queue_port/readyz"
 wait_for reservation-service 120 ready "http://127.0.0.1:$reservation_port/readyz"
 
 log "running the scenarios (machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo))"
-target/release/loadgen suite "${smoke[@]}" \
+$bin/loadgen suite "${smoke[@]}" \
   --queue-addr "127.0.0.1:$queue_port" --reservation-addr "127.0.0.1:$reservation_port" \
   --redis-port "$redis_port" --mysql-url "$mysql_url" \
   --queue-pid "$queue_pid" --reservation-pid "$reservation_pid"

@@ -20,7 +20,7 @@ TEST_TIMEOUT_SECONDS=${TEST_TIMEOUT_SECONDS:-300}
 # --- tools: Debian's Chromium (never a downloaded browser), node, npm deps
 [[ -x $CHROMIUM ]] || install_packages chromium
 [[ -x $CHROMIUM ]] || die "no Chromium at $CHROMIUM"
-command -v node >/dev/null && command -v npm >/dev/null || install_packages nodejs npm
+{ command -v node && command -v npm; } >/dev/null || install_packages nodejs npm
 lock=tests/browser/package-lock.json
 stamp=tests/browser/node_modules/.lock-stamp
 if [[ ! -f $stamp ]] || ! cmp -s "$lock" "$stamp"; then
@@ -50,7 +50,7 @@ else
   if [[ -z $q ]]; then
     IFS=: read -r q r w <<<"$ports"
     log "starting the local stack on ports $q/$r/$w"
-    trap 'log "stopping the stack this test started"; bash scripts/stop.sh' EXIT
+    trap 'log "stopping the stack this test started"; QUEUE_PORT=$q bash scripts/stop.sh' EXIT
     started=true
     QUEUE_PORT=$q RESERVATION_PORT=$r WEB_PORT=$w PROFILE=${PROFILE:-debug} \
       bash scripts/run.sh --detach >target/browser-stack.log 2>&1 \

@@ -2,12 +2,13 @@
 # Static checks of the deployment files (no Docker engine needed):
 #   1. deploy/compose.yaml passes `docker-compose config -q` (Debian's
 #      docker-compose 1.29, installed when missing and root);
-#   2. every build in the compose file names an existing context and
-#      Dockerfile, and every Dockerfile under deploy/ (with the repository
-#      root as its context unless compose says otherwise) only COPYs/ADDs
-#      sources that exist in the context and are not excluded by the
-#      .dockerignore that applies to it.
-# Exits non-zero on the first kind of failure it finds, after reporting all.
+#   2. every bind mount in the compose file exists, and every build names
+#      an existing context and Dockerfile;
+#   3. every Dockerfile under deploy/ (with the repository root as its
+#      context unless compose says otherwise) only COPYs/ADDs sources that
+#      exist in the context and are not excluded by the .dockerignore that
+#      applies to it.
+# Reports every problem it finds; exits non-zero if there is any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -189,6 +190,22 @@ def check(dockerfile, context):
                     fail(f"{rel_df}:{line}: {word} source '{source}' is excluded by {os.path.relpath(ignore_file, repo)}")
     print(f"ok: {rel_df} (context {os.path.relpath(context, repo)}): {checked[key]} sources exist")
 
+
+# Bind mounts (the page, the nginx config, the k6 scripts) must exist:
+# compose itself would silently create an empty directory instead.
+named_volumes = set((config.get("volumes") or {}).keys())
+for name, service in (config.get("services") or {}).items():
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            source = volume.get("source") if volume.get("type") == "bind" else None
+        else:
+            source = volume.split(":")[0]
+            if source in named_volumes or not source.startswith(("/", ".")):
+                source = None
+        if source and not os.path.exists(source):
+            fail(f"service {name} mounts {source}, which does not exist")
+        elif source:
+            print(f"ok: service {name} mounts {os.path.relpath(source, repo)}")
 
 builds = 0
 for name, service in (config.get("services") or {}).items():

@@ -7,7 +7,9 @@
 #   scripts/run.sh --detach   leave it running; scripts/stop.sh stops it
 #
 # Environment: QUEUE_PORT (8081), RESERVATION_PORT (8082), WEB_PORT (8080),
-# PROFILE (release|debug, default release), DB_NAME (concert).
+# PROFILE (release|debug, default release), DB_NAME (concert),
+# REDIS_KEY_PREFIX (empty). Stacks on different ports run side by side; give
+# each its own DB_NAME and REDIS_KEY_PREFIX so they do not share data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -20,7 +22,7 @@ RESERVATION_PORT=${RESERVATION_PORT:-8082}
 WEB_PORT=${WEB_PORT:-8080}
 PROFILE=${PROFILE:-release}
 DB_NAME=${DB_NAME:-concert}
-RUN_DIR=target/run
+RUN_DIR=target/run/$QUEUE_PORT
 mkdir -p "$RUN_DIR"
 
 ensure_redis
@@ -36,8 +38,8 @@ export CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PO
 export RUST_LOG=${RUST_LOG:-info}
 
 if [[ -f $RUN_DIR/pids ]]; then
-  log "stopping the previous local run"
-  bash scripts/stop.sh
+  log "stopping the previous local run on these ports"
+  QUEUE_PORT=$QUEUE_PORT bash scripts/stop.sh
 fi
 
 log "building both services ($PROFILE)"
@@ -93,9 +95,9 @@ cat <<INFO
 INFO
 
 if $detach; then
-  log "running in the background; stop with scripts/stop.sh"
+  log "running in the background; stop with QUEUE_PORT=$QUEUE_PORT scripts/stop.sh"
   exit 0
 fi
-trap 'bash scripts/stop.sh; exit 0' INT TERM
+trap 'QUEUE_PORT=$QUEUE_PORT bash scripts/stop.sh; exit 0' INT TERM
 log "press Ctrl-C to stop"
 wait

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Stops what scripts/run.sh started (the services get SIGTERM and drain).
+# Stops what scripts/run.sh started on QUEUE_PORT (default 8081); the
+# services get SIGTERM and drain.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-pids=target/run/pids
+pids=target/run/${QUEUE_PORT:-8081}/pids
 [[ -f $pids ]] || exit 0
 while read -r pid; do
   kill -TERM "$pid" 2>/dev/null

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against a real Redis and a real
-# MySQL-compatible server, installing (as root, via apt) and starting them
-# when they are missing. Extra arguments go to `cargo test`.
+# Runs every test against a real Redis and a real MySQL-compatible server,
+# installing (as root, via apt) and starting them when they are missing:
+#
+#   1. cargo test: unit tests, API suites, the end-to-end scenario;
+#   2. static checks of the deployment files (compose, Dockerfile);
+#   3. a local stack of both services, then the demo page in headless
+#      Chromium and the k6 hot-seat and short rush scripts against it.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --cargo    only step 1 (extra arguments go to cargo test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+cargo_only=false
+if [[ ${1:-} == --cargo ]]; then
+  cargo_only=true
+  shift
+fi
 
 ensure_redis
 ensure_mysql
@@ -13,3 +26,28 @@ export TEST_DATABASE_URL="$MYSQL_ADMIN_URL"
 
 log "cargo test --workspace"
 cargo test --workspace --locked "$@"
+$cargo_only && exit 0
+
+log "deployment files"
+bash scripts/check-deploy.sh
+
+# One stack for the browser and k6 runs, on ports, a database and a Redis
+# key prefix of its own, so a stack someone is running is left alone.
+export QUEUE_PORT=${TEST_QUEUE_PORT:-18481} RESERVATION_PORT=${TEST_RESERVATION_PORT:-18482}
+export WEB_PORT=${TEST_WEB_PORT:-18480}
+export DB_NAME=concert_stack_test REDIS_KEY_PREFIX=stack-test: PROFILE=${PROFILE:-debug}
+log "starting a $PROFILE stack on ports $QUEUE_PORT/$RESERVATION_PORT/$WEB_PORT"
+mysql_admin -e "DROP DATABASE IF EXISTS \`$DB_NAME\`"
+trap 'bash scripts/stop.sh' EXIT
+bash scripts/run.sh --detach >target/test-stack.log 2>&1 \
+  || { tail -n 40 target/test-stack.log >&2; die "the stack did not start (log: target/test-stack.log)"; }
+export QUEUE_URL=http://127.0.0.1:$QUEUE_PORT API_URL=http://127.0.0.1:$RESERVATION_PORT
+export WEB_URL=http://127.0.0.1:$WEB_PORT
+
+log "browser test"
+bash scripts/browser-test.sh
+log "k6: hot seat"
+bash scripts/load.sh hot-seat
+log "k6: short rush"
+bash scripts/load.sh rush --short
+log "all tests passed"

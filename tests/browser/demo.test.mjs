@@ -183,7 +183,7 @@ after(async () => {
   await browser?.close();
 });
 
-test('demo page: waiting → active → 402 → top-up → paid; a second user sees the seat taken and the line left', { timeout: 240_000 }, async (t) => {
+test('demo page: waiting → active → 402 → top-up → paid (lost answer recovered); a second user sees the seat taken and the line left', { timeout: 240_000 }, async (t) => {
   const userA = `alice-${suffix}`;
   const userB = `bob-${suffix}`;
   const blocker = `blocker-${suffix}`;
@@ -315,8 +315,11 @@ test('demo page: waiting → active → 402 → top-up → paid; a second user s
     assert.match(lost.text, /temporarily unavailable/);
     assert.match(lost.text, /Retrying is safe/);
     assert.equal((await byTestId(pageA, 'payment-status').textContent()).trim(), 'not paid');
-    await byTestId(pageA, 'pay').click();
-    await waitForMessage(pageA, 'CONFIRMED', 'A retrying the payment');
+    assert.equal((await byTestId(pageA, 'pay').textContent()).trim(), 'Retry payment');
+    // No click: the payment that went through completed the queue token, so
+    // the page's next heartbeat gets 410; the page must then ask again with
+    // the same key (rather than drop the hold) and learn it was paid.
+    await waitForMessage(pageA, 'CONFIRMED', 'A after its token was completed by the lost payment');
     assert.equal((await byTestId(pageA, 'payment-status').textContent()).trim(), 'confirmed');
     assert.equal(keys.length, 2, 'two payment requests were sent');
     assert.ok(keys[0] && keys[0] === keys[1], `the retry reused the Idempotency-Key (${keys.join(' vs ')})`);

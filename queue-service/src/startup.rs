@@ -81,6 +81,7 @@ impl Application {
                 .configure(shared::http::configure_error_handling)
         })
         .listen(listener)?
+        .keep_alive(shared::http::KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers.max(1));

@@ -111,6 +111,7 @@ impl Application {
                 .configure(shared::http::configure_error_handling)
                 .configure(routes::configure)
         })
+        .keep_alive(shared::http::KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers);

@@ -6,6 +6,13 @@ use actix_web::{HttpResponse, web};
 
 use crate::problem;
 
+/// How long an idle keep-alive connection stays open. Longer than the
+/// slowest advised poll (30 s), so a polling client reuses its connection
+/// instead of racing the server's close, and longer than the usual load
+/// balancer idle timeout (60 s), so a balancer never sends a request down a
+/// connection the service is just closing.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Largest JSON body either service accepts; a concert with its schedules
 /// is the biggest legitimate one.
 const JSON_LIMIT_BYTES: usize = 256 * 1024;

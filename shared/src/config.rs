@@ -79,7 +79,7 @@ fn common_defaults(
     builder
         .set_default("http.bind_addr", "127.0.0.1")?
         .set_default("redis.url", "redis://127.0.0.1:6379")?
-        .set_default("redis.pool_size", 32)?
+        .set_default("redis.pool_size", 2)?
         .set_default("redis.timeout_ms", 1000)?
         .set_default("log.format", "pretty")
 }
@@ -99,6 +99,7 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
     pub url: String,
+    /// Multiplexed connections to Redis; each carries many requests at once.
     pub pool_size: usize,
     /// Bound on connecting, waiting for a pooled connection and each reply,
     /// so a dead Redis turns into a quick 503 rather than a hung request.

@@ -1,15 +1,22 @@
 //! The Redis connection pool and the one place Redis errors are classified.
 //!
-//! The pool is deadpool over `deadpool_redis`'s connection manager, with one
-//! change: deadpool-redis pings every connection each time it is checked
-//! out, which doubles the round trips of a request that needs one script
-//! call. Here a connection is pinged only when it has sat idle; a
-//! connection that fails mid-request is dropped instead of being returned,
-//! so after a Redis restart the pool refills with fresh connections.
+//! deadpool creates, health-checks and replaces the connections, but a
+//! request does not keep one to itself: redis-rs connections are
+//! multiplexed, so a checkout hands out a clone and returns the connection
+//! to the pool at once. Concurrent requests thereby share a few TCP
+//! connections, and redis-rs pipelines their commands: one write and one
+//! read carry many requests, which saves system calls in this process and
+//! in Redis (on a two-core machine, most of a heartbeat's cost). A command
+//! that fails in a way that leaves the connection unusable marks it broken;
+//! the pool then drops it at its next checkout and opens a fresh one. Idle
+//! connections are pinged before reuse, busy ones are not (deadpool-redis
+//! would ping on every checkout, doubling the round trips).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, RecycleResult};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::{
     AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
@@ -24,30 +31,43 @@ use crate::queue::KeySpace;
 /// command; one idle for longer is pinged before reuse.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// Creates connections like deadpool-redis does, recycles them cheaply.
-struct LeanManager(Manager);
+/// One multiplexed connection and whether a command on it has failed.
+struct SharedConnection {
+    connection: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
 
-impl managed::Manager for LeanManager {
-    type Type = MultiplexedConnection;
+/// Creates connections like deadpool-redis does; recycles them cheaply and
+/// retires broken ones.
+struct SharingManager(Manager);
+
+impl managed::Manager for SharingManager {
+    type Type = SharedConnection;
     type Error = RedisError;
 
-    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.0.create().await
+    async fn create(&self) -> Result<SharedConnection, RedisError> {
+        Ok(SharedConnection {
+            connection: self.0.create().await?,
+            broken: Arc::default(),
+        })
     }
 
     async fn recycle(
         &self,
-        conn: &mut MultiplexedConnection,
+        shared: &mut SharedConnection,
         metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
+        if shared.broken.load(Ordering::Relaxed) {
+            return Err(RecycleError::message("a command failed on this connection"));
+        }
         if metrics.last_used() < PING_WHEN_IDLE_FOR {
             return Ok(());
         }
-        self.0.recycle(conn, metrics).await
+        self.0.recycle(&mut shared.connection, metrics).await
     }
 }
 
-type Pool = managed::Pool<LeanManager>;
+type Pool = managed::Pool<SharingManager>;
 pub type PoolError = managed::PoolError<RedisError>;
 
 /// Pooled connections to the queue's Redis, and the key namespace in it.
@@ -58,10 +78,13 @@ pub struct RedisPool {
 }
 
 impl RedisPool {
+    /// A handle on one of the pool's connections, shared with other
+    /// requests; the pool keeps the connection.
     pub async fn get(&self) -> Result<RedisConnection, PoolError> {
+        let shared = self.pool.get().await?;
         Ok(RedisConnection {
-            object: Some(self.pool.get().await?),
-            broken: false,
+            connection: shared.connection.clone(),
+            broken: shared.broken.clone(),
         })
     }
 
@@ -70,36 +93,18 @@ impl RedisPool {
     }
 }
 
-/// A checked-out connection. If a command fails in a way that leaves the
-/// connection unusable, the connection is discarded on drop rather than
-/// handed to the next request.
+/// A request's handle on a shared connection.
 pub struct RedisConnection {
-    object: Option<Object<LeanManager>>,
-    broken: bool,
+    connection: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
 }
 
 impl RedisConnection {
-    fn connection(&mut self) -> &mut MultiplexedConnection {
-        self.object
-            .as_mut()
-            .expect("the object is only taken on drop")
-    }
-
-    fn note<T>(&mut self, result: &Result<T, RedisError>) {
+    fn note<T>(&self, result: &Result<T, RedisError>) {
         if let Err(err) = result
             && (err.is_unrecoverable_error() || err.is_io_error() || err.is_timeout())
         {
-            self.broken = true;
-        }
-    }
-}
-
-impl Drop for RedisConnection {
-    fn drop(&mut self) {
-        if self.broken
-            && let Some(object) = self.object.take()
-        {
-            drop(Object::take(object));
+            self.broken.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -107,7 +112,7 @@ impl Drop for RedisConnection {
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let result = self.connection().req_packed_command(cmd).await;
+            let result = self.connection.req_packed_command(cmd).await;
             self.note(&result);
             result
         })
@@ -121,7 +126,7 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             let result = self
-                .connection()
+                .connection
                 .req_packed_commands(cmd, offset, count)
                 .await;
             self.note(&result);
@@ -130,7 +135,7 @@ impl ConnectionLike for RedisConnection {
     }
 
     fn get_db(&self) -> i64 {
-        self.object.as_ref().map_or(0, |object| object.get_db())
+        self.connection.get_db()
     }
 }
 
@@ -143,7 +148,7 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisFailure> {
         .set_response_timeout(Some(timeout));
     let manager = Manager::new_with_config(settings.url.as_str(), connection)
         .map_err(RedisFailure::Unexpected)?;
-    let pool = Pool::builder(LeanManager(manager))
+    let pool = Pool::builder(SharingManager(manager))
         .max_size(settings.pool_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))

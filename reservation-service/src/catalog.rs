@@ -31,6 +31,10 @@ pub struct ScheduleFacts {
     pub concert_id: u64,
     pub queue_id: QueueId,
     pub window: BookingWindow,
+    /// Every seat of a schedule is sold at the schedule's price (the admin
+    /// API creates them so and nothing changes prices), so a hold can quote
+    /// it without reading the seat.
+    pub seat_price: i64,
 }
 
 #[derive(Clone)]
@@ -64,6 +68,7 @@ impl Catalog {
             concert_id: row.concert_id,
             queue_id: QueueId::parse(&row.queue_id).map_err(ReservationError::unexpected)?,
             window: row.window(),
+            seat_price: row.price,
         });
         self.facts.insert(id, Arc::clone(&facts)).await;
         Ok(facts)

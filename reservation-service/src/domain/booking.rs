@@ -15,6 +15,15 @@ impl BookingWindow {
     }
 }
 
+/// When a hold taken at `now` runs out, in whole milliseconds: the column
+/// keeps milliseconds, and the exact stored value identifies the hold.
+pub fn hold_expiry(now: OffsetDateTime, ttl: std::time::Duration) -> OffsetDateTime {
+    let expires = now + ttl;
+    expires
+        .replace_nanosecond(expires.millisecond() as u32 * 1_000_000)
+        .unwrap_or(expires)
+}
+
 #[cfg(test)]
 mod tests {
     use time::Duration;
@@ -27,6 +36,13 @@ mod tests {
             opens_at: datetime!(2030-01-01 10:00 UTC),
             closes_at: datetime!(2030-01-01 12:00 UTC),
         }
+    }
+
+    #[test]
+    fn hold_expiry_is_truncated_to_whole_milliseconds() {
+        let now = datetime!(2030-01-01 10:00:00.123_456_789 UTC);
+        let expires = hold_expiry(now, std::time::Duration::from_secs(300));
+        assert_eq!(expires, datetime!(2030-01-01 10:05:00.123 UTC));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use shared::ids::UserId;
 use shared::problem::Problem;
 use time::OffsetDateTime;
 
+use crate::domain::booking::hold_expiry;
 use crate::domain::ids::{ReservationId, ScheduleId, SeatId};
 use crate::domain::reservation::ReservationStatus;
 use crate::error::ReservationError;
@@ -96,7 +97,8 @@ pub async fn hold_seat(
         user: &user,
         schedule_id,
         seat_id,
-        ttl: state.hold_ttl,
+        price: facts.seat_price,
+        expires_at: hold_expiry(OffsetDateTime::now_utc(), state.hold_ttl),
     };
     let outcome = storage::holds::hold_seat(&state.db, &request).await?;
     let label = match &outcome {

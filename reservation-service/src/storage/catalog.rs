@@ -34,6 +34,7 @@ pub struct ScheduleRow {
 pub struct ScheduleFactsRow {
     pub concert_id: u64,
     pub queue_id: String,
+    pub price: i64,
     pub booking_opens_at: OffsetDateTime,
     pub booking_closes_at: OffsetDateTime,
 }
@@ -168,7 +169,7 @@ pub async fn schedule_facts(
     schedule_id: ScheduleId,
 ) -> Result<Option<ScheduleFactsRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.concert_id, CONVERT(c.queue_id USING utf8mb4) AS queue_id, \
+        "SELECT s.concert_id, CONVERT(c.queue_id USING utf8mb4) AS queue_id, s.price, \
                 s.booking_opens_at, s.booking_closes_at \
            FROM schedules s JOIN concerts c ON c.id = s.concert_id \
           WHERE s.id = ?",

@@ -49,6 +49,12 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<MySqlConnectOption
 /// The pool, built once at start-up. Connections open lazily, so the
 /// service starts (and reports not-ready) while MySQL is still coming up.
 ///
+/// No ping before each checkout (sqlx's default): it is a second round trip,
+/// and a second server thread wake-up, for every statement. A connection
+/// that died fails its statement with an I/O error, which is answered with
+/// 503 and drops the connection, and `idle_timeout` retires connections
+/// that sat unused long enough for a server or proxy to have closed them.
+///
 /// Every connection runs READ COMMITTED: InnoDB then takes no gap locks for
 /// searches, so the expiry worker's range scan cannot deadlock with holds
 /// that move index entries, and a statement that waited for a row lock sees
@@ -60,6 +66,8 @@ pub fn build_pool(settings: &DatabaseSettings) -> Result<MySqlPool, sqlx::Error>
     Ok(MySqlPoolOptions::new()
         .max_connections(settings.pool_size.max(1))
         .acquire_timeout(settings.acquire_timeout())
+        .test_before_acquire(false)
+        .idle_timeout(Some(std::time::Duration::from_secs(60)))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")

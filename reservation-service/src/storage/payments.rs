@@ -88,12 +88,16 @@ async fn pay_claimed(
         }
     }
 
+    // The seat is sold only under this reservation's own hold, identified by
+    // holder and expiry, and only while that hold runs.
     let sold = sqlx::query(
         "UPDATE seats SET status = 'SOLD', hold_expires_at = NULL \
-          WHERE id = ? AND reservation_id = ? AND status = 'HELD' AND hold_expires_at > NOW(3)",
+          WHERE id = ? AND status = 'HELD' AND holder_user_id = ? AND hold_expires_at = ? \
+            AND hold_expires_at > NOW(3)",
     )
     .bind(reservation.seat_id)
-    .bind(id.get())
+    .bind(request.user.as_str())
+    .bind(reservation.hold_expires_at)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -106,13 +106,12 @@ pub async fn release(
         }
     }
     sqlx::query(
-        "UPDATE seats \
-            SET status = 'AVAILABLE', reservation_id = NULL, holder_user_id = NULL, \
-                hold_expires_at = NULL \
-          WHERE id = ? AND reservation_id = ? AND status = 'HELD'",
+        "UPDATE seats SET status = 'AVAILABLE', holder_user_id = NULL, hold_expires_at = NULL \
+          WHERE id = ? AND status = 'HELD' AND holder_user_id = ? AND hold_expires_at = ?",
     )
     .bind(reservation.seat_id)
-    .bind(id.get())
+    .bind(user.as_str())
+    .bind(reservation.hold_expires_at)
     .execute(&mut *tx)
     .await?;
     let released =

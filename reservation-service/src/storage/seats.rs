@@ -4,7 +4,7 @@ use sqlx::mysql::MySql;
 use sqlx::{Executor, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::domain::ids::{ScheduleId, SeatId};
+use crate::domain::ids::ScheduleId;
 use crate::domain::seat::SeatStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -64,22 +64,6 @@ pub async fn list(
     query.build_query_as().fetch_all(executor).await
 }
 
-#[tracing::instrument(skip_all, fields(seat.id = %seat_id, schedule.id = %schedule_id))]
-pub async fn exists_in_schedule(
-    executor: impl Executor<'_, Database = MySql>,
-    seat_id: SeatId,
-    schedule_id: ScheduleId,
-) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("SELECT 1 FROM seats WHERE id = ? AND schedule_id = ?")
-            .bind(seat_id.get())
-            .bind(schedule_id.get())
-            .fetch_optional(executor)
-            .await?
-            .is_some(),
-    )
-}
-
 /// Returns up to `batch` expired holds to sale. Conditional on the row
 /// still being an expired hold, so replicas sweeping at once, or a buyer
 /// re-taking the seat meanwhile, cannot double-free anything.
@@ -89,9 +73,7 @@ pub async fn release_expired_holds(
     batch: u32,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE seats \
-            SET status = 'AVAILABLE', reservation_id = NULL, holder_user_id = NULL, \
-                hold_expires_at = NULL \
+        "UPDATE seats SET status = 'AVAILABLE', holder_user_id = NULL, hold_expires_at = NULL \
           WHERE status = 'HELD' AND hold_expires_at < NOW(3) \
           LIMIT ?",
     )

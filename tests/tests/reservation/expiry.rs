@@ -35,7 +35,7 @@ async fn the_expiry_worker_returns_expired_holds_to_sale_and_marks_reservations_
         let (available, expired): (i64, i64) = sqlx::query_as(
             "SELECT \
                (SELECT COUNT(*) FROM seats WHERE status = 'AVAILABLE' AND holder_user_id IS NULL \
-                  AND reservation_id IS NULL AND hold_expires_at IS NULL), \
+                  AND hold_expires_at IS NULL), \
                (SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED')",
         )
         .fetch_one(&app.db_pool)

@@ -360,6 +360,46 @@ async fn an_expired_hold_can_be_taken_by_another_user_and_its_first_holder_can_n
     app.assert_invariants().await;
 }
 
+#[tokio::test]
+async fn a_lapsed_hold_neither_pays_for_nor_frees_the_same_users_new_hold_on_that_seat() {
+    let app = spawn_reservation_app_with(ReservationAppOptions {
+        hold_ttl_seconds: 1,
+        // No sweep: the lapsed hold must be told apart from the new one on
+        // the seat itself, not because the worker cleaned it up.
+        sweep_interval_ms: 3_600_000,
+        ..ReservationAppOptions::default()
+    })
+    .await;
+    let concert = app.create_open_concert(1, 4_000).await;
+    let schedule = concert.schedules[0].id;
+    let seat = app.seat_ids(schedule).await[0];
+    let alice = app.activate("alice").await;
+    app.charge_ok("alice", 10_000).await;
+
+    let first = app.hold_ok("alice", &alice, schedule, seat).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let second = app.hold_ok("alice", &alice, schedule, seat).await;
+    assert_ne!(first, second);
+
+    assert_problem(
+        app.pay("alice", &alice, first, "old-hold").await,
+        409,
+        "HOLD_EXPIRED",
+    )
+    .await;
+    assert_eq!(app.release("alice", first).await.status().as_u16(), 204);
+    assert_eq!(
+        app.seats(schedule, "").await[0].status,
+        "held",
+        "the new hold stands"
+    );
+
+    let paid = app.pay("alice", &alice, second, "new-hold").await;
+    assert_eq!(paid.status().as_u16(), 200);
+    assert_eq!(app.balance("alice").await, 6_000, "charged once");
+    app.assert_invariants().await;
+}
+
 /// Activates `count` users named `<prefix>-<i>` at once; returns (user, token).
 pub async fn join_all_users(
     app: &tests::reservation_app::TestReservationApp,

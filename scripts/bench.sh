@@ -5,16 +5,25 @@
 # binaries, runs every scenario, then cleans up. About 5 minutes after the
 # build; `--smoke` runs each scenario for a second on debug binaries (CI
 # uses it to prove the harness still works; its figures mean nothing).
+# `--only holds,payments` runs some scenario groups (queue, line, ticks,
+# polling, holds, hot-seat, payments). `--serve` starts everything, prints
+# the suite command, and waits (for profiling with perf; Ctrl-C cleans up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-smoke=()
+suite_args=()
+serve=false
 profile=${PROFILE:-release}
-if [[ ${1:-} == --smoke ]]; then
-  smoke=(--smoke)
-  profile=${PROFILE:-debug}
-fi
+while (($#)); do
+  case $1 in
+    --smoke) suite_args+=(--smoke); profile=${PROFILE:-debug} ;;
+    --only) suite_args+=(--only "$2"); shift ;;
+    --serve) serve=true ;;
+    *) die "unknown argument $1" ;;
+  esac
+  shift
+done
 
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || install_packages redis-server redis-tools
 command -v mariadb-install-db >/dev/null || [[ -x /usr/bin/mariadb-install-db ]] || install_packages mariadb-server
@@ -72,8 +81,13 @@ ready() { curl -fsS "$1" >/dev/null 2>&1; }
 wait_for queue-service 80 ready "http://127.0.0.1:$queue_port/readyz"
 wait_for reservation-service 120 ready "http://127.0.0.1:$reservation_port/readyz"
 
+suite=("$bin/loadgen" suite --queue-addr "127.0.0.1:$queue_port" --reservation-addr "127.0.0.1:$reservation_port"
+  --redis-port "$redis_port" --mysql-url "$mysql_url" --queue-pid "$queue_pid" --reservation-pid "$reservation_pid")
+if $serve; then
+  log "serving; queue-service pid $queue_pid, reservation-service pid $reservation_pid, mariadbd pid $(cat "$work/mysql.pid")"
+  printf 'QUEUE_TOKEN_SECRET=%s ADMIN_API_KEY=%s %s\n' "$QUEUE_TOKEN_SECRET" "$ADMIN_API_KEY" "${suite[*]}"
+  sleep infinity
+fi
+
 log "running the scenarios (machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo))"
-$bin/loadgen suite "${smoke[@]}" \
-  --queue-addr "127.0.0.1:$queue_port" --reservation-addr "127.0.0.1:$reservation_port" \
-  --redis-port "$redis_port" --mysql-url "$mysql_url" \
-  --queue-pid "$queue_pid" --reservation-pid "$reservation_pid"
+"${suite[@]}" "${suite_args[@]}"

@@ -95,6 +95,10 @@ enum Scenario {
         /// Seconds instead of minutes: proves the harness works.
         #[arg(long)]
         smoke: bool,
+        /// Only these scenario groups (comma-separated): queue, line, ticks,
+        /// polling, holds, hot-seat, payments.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// GET one path (for calibrating the generator itself).
     Get {
@@ -188,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             queue_pid,
             reservation_pid,
             smoke,
+            only,
         } => {
             let rows = run_suite(SuiteConfig {
                 queue_addr,
@@ -200,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
                 queue_pid,
                 reservation_pid,
                 smoke,
+                only,
             })
             .await?;
             say(&render_table(&rows));

@@ -40,6 +40,9 @@ pub struct SuiteConfig {
     pub reservation_pid: Option<u32>,
     /// A few seconds in all, tiny populations: proves the harness works.
     pub smoke: bool,
+    /// Scenario groups to run (`queue`, `line`, `ticks`, `polling`, `holds`,
+    /// `hot-seat`, `payments`); all when empty.
+    pub only: Vec<String>,
 }
 
 /// One line of the result table.
@@ -92,6 +95,9 @@ pub fn render_table(rows: &[Row]) -> String {
 }
 
 struct Sizes {
+    /// Each ratio is the median of this many alternating rounds of ours and
+    /// the ceiling, so a passing disturbance does not decide it.
+    rounds: usize,
     seconds: f64,
     warmup: f64,
     big_line: u64,
@@ -107,6 +113,7 @@ impl Sizes {
     fn for_run(smoke: bool) -> Self {
         if smoke {
             Self {
+                rounds: 1,
                 seconds: 1.0,
                 warmup: 0.2,
                 big_line: 20_000,
@@ -119,13 +126,14 @@ impl Sizes {
             }
         } else {
             Self {
-                seconds: 10.0,
-                warmup: 2.0,
+                rounds: 3,
+                seconds: 6.0,
+                warmup: 1.0,
                 big_line: 1_000_000,
                 small_line: 1_000,
                 polling_line: 20_000,
-                redis_requests: 200_000,
-                hold_seats: 40_000,
+                redis_requests: 150_000,
+                hold_seats: 60_000,
                 payers: 3_000,
                 one_seat_clients: 1_000,
             }
@@ -164,14 +172,39 @@ pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
         rows: Vec::new(),
         cfg,
     };
-    bench.queue_throughput().await?;
-    bench.line_length_and_memory().await?;
-    bench.ticks().await?;
-    bench.polling_memory().await?;
-    bench.holds().await?;
-    bench.hot_seat().await?;
-    bench.payments().await?;
-    bench.reservation_memory();
+    let wanted =
+        |group: &str| bench.cfg.only.is_empty() || bench.cfg.only.iter().any(|g| g == group);
+    let (queue, line, ticks, polling) = (
+        wanted("queue"),
+        wanted("line"),
+        wanted("ticks"),
+        wanted("polling"),
+    );
+    let (holds, hot_seat, payments) = (wanted("holds"), wanted("hot-seat"), wanted("payments"));
+    if queue {
+        bench.queue_throughput().await?;
+    }
+    if line {
+        bench.line_length_and_memory().await?;
+    }
+    if ticks {
+        bench.ticks().await?;
+    }
+    if polling {
+        bench.polling_memory().await?;
+    }
+    if holds {
+        bench.holds().await?;
+    }
+    if hot_seat {
+        bench.hot_seat().await?;
+    }
+    if payments {
+        bench.payments().await?;
+    }
+    if holds || hot_seat || payments {
+        bench.reservation_memory();
+    }
     Ok(bench.rows)
 }
 
@@ -246,90 +279,95 @@ impl Bench {
             None,
         );
         let make: RequestMaker = Arc::new(move |_, _, _| heartbeat.clone());
-        let http = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
-        check(&http, "heartbeat")?;
         let sha = self.script_sha(lua::HEARTBEAT).await?;
         let mut args = vec!["evalsha".to_owned(), sha, keys.len().to_string()];
         args.extend(keys.iter().cloned());
         args.extend([user.clone(), (last + 1).to_string()]);
-        let raw = redis_benchmark(
-            self.cfg.redis_port,
-            QUEUE_CLIENTS,
-            self.sizes.redis_requests,
-            None,
-            &args,
-        )?;
-        let ratio = http.per_second() / raw.rps;
-        self.rows.push(
-            Row::new(
-                format!("heartbeat req/s, {users} waiting, {QUEUE_CLIENTS} clients"),
-                format!("{:.0}", http.per_second()),
-            )
-            .against(format!("{:.0} (redis-benchmark EVALSHA)", raw.rps), ratio)
-            .target("≥ 0.5 × raw", ratio >= 0.5),
-        );
-        self.rows.push(
-            Row::new(
-                "heartbeat p50 / p99",
-                format!(
-                    "{} / {}",
-                    ms(http.quantile_ms(0.5)),
-                    ms(http.quantile_ms(0.99))
-                ),
-            )
-            .against(
-                format!("{} / {}", ms(raw.p50_ms), ms(raw.p99_ms)),
-                http.quantile_ms(0.99) / raw.p99_ms,
-            ),
+        let (http, raw) = self
+            .compare_with_redis(&make, &args, None, "heartbeat")
+            .await?;
+        self.push_comparison(
+            format!("heartbeat req/s, {users} waiting, {QUEUE_CLIENTS} clients"),
+            "heartbeat p50 / p99",
+            &http,
+            &raw,
         );
 
         let issue_path = format!("/v1/queues/{queue}/tokens");
         let run_id = std::process::id();
-        let make: RequestMaker = Arc::new(move |conn, n, _| {
-            request(
-                "POST",
-                &issue_path,
-                &[("X-User-Id", &format!("h{run_id}c{conn}n{n}"))],
-                None,
-            )
+        // Every request, in every round, from a user not seen before.
+        let next_user = Arc::new(AtomicU64::new(0));
+        let make: RequestMaker = Arc::new(move |_, _, _| {
+            let user = format!("h{run_id}n{}", next_user.fetch_add(1, Ordering::Relaxed));
+            request("POST", &issue_path, &[("X-User-Id", &user)], None)
         });
-        let http = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
-        check(&http, "issue")?;
         let sha = self.script_sha(lua::ISSUE).await?;
         let mut args = vec!["evalsha".to_owned(), sha, keys.len().to_string()];
         args.extend(keys.iter().cloned());
         args.push("r__rand_int__".to_owned());
-        let raw = redis_benchmark(
-            self.cfg.redis_port,
-            QUEUE_CLIENTS,
-            self.sizes.redis_requests,
-            Some(1_000_000_000),
-            &args,
-        )?;
-        let ratio = http.per_second() / raw.rps;
-        self.rows.push(
-            Row::new(
-                format!("token issue req/s, {QUEUE_CLIENTS} clients"),
-                format!("{:.0}", http.per_second()),
+        let (http, raw) = self
+            .compare_with_redis(&make, &args, Some(1_000_000_000), "issue")
+            .await?;
+        self.push_comparison(
+            format!("token issue req/s, {QUEUE_CLIENTS} clients"),
+            "token issue p50 / p99",
+            &http,
+            &raw,
+        );
+        Ok(())
+    }
+
+    /// Alternates HTTP runs and redis-benchmark runs; medians of each.
+    async fn compare_with_redis(
+        &self,
+        make: &RequestMaker,
+        redis_args: &[String],
+        random: Option<u64>,
+        what: &str,
+    ) -> anyhow::Result<(Measured, Measured)> {
+        let (mut http, mut raw) = (Vec::new(), Vec::new());
+        for _ in 0..self.sizes.rounds {
+            let report = run(
+                self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None),
+                make.clone(),
             )
-            .against(format!("{:.0} (redis-benchmark EVALSHA)", raw.rps), ratio)
-            .target("≥ 0.5 × raw", ratio >= 0.5),
+            .await;
+            check(&report, what)?;
+            http.push(Measured::of(&report));
+            raw.push(redis_benchmark(
+                self.cfg.redis_port,
+                QUEUE_CLIENTS,
+                self.sizes.redis_requests,
+                random,
+                redis_args,
+            )?);
+        }
+        Ok((Measured::median(http), Measured::median(raw)))
+    }
+
+    fn push_comparison(
+        &mut self,
+        throughput: String,
+        latency: &str,
+        http: &Measured,
+        raw: &Measured,
+    ) {
+        let ratio = http.rps / raw.rps;
+        self.rows.push(
+            Row::new(throughput, format!("{:.0}", http.rps))
+                .against(format!("{:.0} (redis-benchmark EVALSHA)", raw.rps), ratio)
+                .target("≥ 0.5 × raw", ratio >= 0.5),
         );
         self.rows.push(
             Row::new(
-                "token issue p50 / p99",
-                format!(
-                    "{} / {}",
-                    ms(http.quantile_ms(0.5)),
-                    ms(http.quantile_ms(0.99))
-                ),
+                latency,
+                format!("{} / {}", ms(http.p50_ms), ms(http.p99_ms)),
             )
             .against(
                 format!("{} / {}", ms(raw.p50_ms), ms(raw.p99_ms)),
-                http.quantile_ms(0.99) / raw.p99_ms,
+                http.p99_ms / raw.p99_ms,
             ),
         );
-        Ok(())
     }
 
     /// Heartbeat latency at a fixed open-loop rate with a small and a huge
@@ -399,6 +437,10 @@ impl Bench {
     /// of one tick evicting 1,000 silent users, read from SLOWLOG.
     async fn ticks(&mut self) -> anyhow::Result<()> {
         let queue = QueueId::parse("bench-1m")?;
+        let waiting = self.store.stats(&queue).await?.map_or(0, |s| s.waiting);
+        if waiting < self.sizes.big_line {
+            self.fresh_queue("bench-1m", self.sizes.big_line).await?;
+        }
         self.store
             .configure(
                 &queue,
@@ -613,6 +655,7 @@ impl Bench {
         let queue = QueueId::parse(&format!("bench-shop-{}", std::process::id()))?;
         let seats = self.sizes.hold_seats;
         let (schedule, first_seat) = self.concert(&queue, seats, 1_000).await?;
+        let (raw_schedule, raw_first) = self.concert(&queue, seats, 1_000).await?;
         let users = Arc::new(self.active_users(&queue, "holder", SHOP_CLIENTS).await?);
         let next_seat = Arc::new(AtomicU64::new(0));
         let make: RequestMaker = {
@@ -630,37 +673,48 @@ impl Bench {
                 )
             })
         };
-        let http = run(
-            self.spec(self.cfg.reservation_addr, SHOP_CLIENTS, None),
-            make,
-        )
-        .await;
-        check(&http, "hold")?;
-        let held = http.by_status.get(&201).copied().unwrap_or(0);
-        if held == 0 {
-            bail!("no hold succeeded: {}", http.summary());
+        let raw_next = Arc::new(AtomicU64::new(0));
+        let (mut http, mut raw) = (Vec::new(), Vec::new());
+        for _ in 0..self.sizes.rounds {
+            let report = run(
+                self.spec(self.cfg.reservation_addr, SHOP_CLIENTS, None),
+                make.clone(),
+            )
+            .await;
+            check(&report, "hold")?;
+            let held = report.by_status.get(&201).copied().unwrap_or(0);
+            if held != report.requests() {
+                bail!("holds on free seats were refused: {}", report.summary());
+            }
+            http.push(Measured::of(&report));
+            raw.push(
+                raw_updates(
+                    &self.cfg.mysql_url,
+                    raw_schedule,
+                    raw_first,
+                    seats,
+                    &raw_next,
+                    self.sizes.seconds,
+                )
+                .await?,
+            );
         }
-
-        let (raw_schedule, raw_first) = self.concert(&queue, seats, 1_000).await?;
-        let raw = raw_updates(
-            &self.cfg.mysql_url,
-            raw_schedule,
-            raw_first,
-            seats,
-            self.sizes.seconds,
-        )
-        .await?;
-        let ratio = held as f64 / http.elapsed.as_secs_f64() / raw.0;
+        let (http, raw) = (Measured::median(http), Measured::median(raw));
+        let ratio = http.rps / raw.rps;
         self.rows.push(
             Row::new(
                 format!(
                     "seat holds/s, distinct seats, {SHOP_CLIENTS} clients (p99 {})",
-                    ms(http.quantile_ms(0.99))
+                    ms(http.p99_ms)
                 ),
-                format!("{:.0}", held as f64 / http.elapsed.as_secs_f64()),
+                format!("{:.0}", http.rps),
             )
             .against(
-                format!("{:.0} (bare conditional UPDATE, p99 {})", raw.0, ms(raw.1)),
+                format!(
+                    "{:.0} (bare conditional UPDATE, p99 {})",
+                    raw.rps,
+                    ms(raw.p99_ms)
+                ),
                 ratio,
             )
             .target("≥ 0.6 × raw", ratio >= 0.6),
@@ -766,10 +820,12 @@ impl Bench {
             &run_fixed(self.cfg.reservation_addr, SHOP_CLIENTS, holds).await,
             "hold",
         )?;
-        // Reservation ids follow seat order per user; read them back.
+        let reservations = payer_reservations(&self.cfg.mysql_url).await?;
         let mut payments = Vec::with_capacity(payers);
         for (user, token) in &users {
-            let reservation = user_reservation(&self.cfg.mysql_url, user).await?;
+            let reservation = reservations
+                .get(user)
+                .with_context(|| format!("{user} holds a seat"))?;
             payments.push(request(
                 "POST",
                 &format!("/v1/reservations/{reservation}/payment"),
@@ -849,10 +905,36 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-struct RedisBench {
+/// Throughput and latency of one run.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+}
+
+impl Measured {
+    fn of(report: &LoadReport) -> Self {
+        Self {
+            rps: report.per_second(),
+            p50_ms: report.quantile_ms(0.5),
+            p99_ms: report.quantile_ms(0.99),
+        }
+    }
+
+    /// Field-wise medians of several runs.
+    fn median(runs: Vec<Self>) -> Self {
+        let pick = |field: fn(&Self) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(field).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        Self {
+            rps: pick(|m| m.rps),
+            p50_ms: pick(|m| m.p50_ms),
+            p99_ms: pick(|m| m.p99_ms),
+        }
+    }
 }
 
 fn redis_benchmark(
@@ -861,7 +943,7 @@ fn redis_benchmark(
     requests: u64,
     random: Option<u64>,
     args: &[String],
-) -> anyhow::Result<RedisBench> {
+) -> anyhow::Result<Measured> {
     let mut command = Command::new("redis-benchmark");
     command
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -887,7 +969,7 @@ fn redis_benchmark(
         .map(|f| f.trim_matches('"').parse().unwrap_or(f64::NAN))
         .collect();
     match fields.as_slice() {
-        [rps, _avg, _min, p50, _p95, p99, ..] => Ok(RedisBench {
+        [rps, _avg, _min, p50, _p95, p99, ..] => Ok(Measured {
             rps: *rps,
             p50_ms: *p50,
             p99_ms: *p99,
@@ -897,19 +979,19 @@ fn redis_benchmark(
 }
 
 /// The statement that decides a hold, alone, autocommitted, on distinct
-/// seats from `clients` connections for `seconds`. Returns (per second, p99 ms).
+/// seats from `SHOP_CLIENTS` connections for `seconds`.
 async fn raw_updates(
     mysql_url: &str,
     schedule: u64,
     first_seat: u64,
     seats: u32,
+    next: &Arc<AtomicU64>,
     seconds: f64,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Measured> {
     let pool = MySqlPoolOptions::new()
         .max_connections(SHOP_CLIENTS as u32)
         .connect(mysql_url)
         .await?;
-    let next = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..SHOP_CLIENTS)
         .map(|_| {
@@ -921,13 +1003,12 @@ async fn raw_updates(
                     let seat = first_seat + next.fetch_add(1, Ordering::Relaxed) % u64::from(seats);
                     let started = Instant::now();
                     sqlx::query(
-                        "UPDATE seats SET status = 'HELD', holder_user_id = ?, reservation_id = NULL, \
-                                hold_expires_at = NOW(3) + INTERVAL ? MICROSECOND \
+                        "UPDATE seats SET status = 'HELD', holder_user_id = ?, hold_expires_at = ? \
                           WHERE id = ? AND schedule_id = ? \
                             AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at < NOW(3)))",
                     )
                     .bind("raw-bench")
-                    .bind(300_000_000i64)
+                    .bind(time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
                     .bind(seat)
                     .bind(schedule)
                     .execute(&pool)
@@ -942,20 +1023,29 @@ async fn raw_updates(
     for task in tasks {
         all.extend(task.await??);
     }
+    pool.close().await;
     all.sort();
-    let p99 = all
-        .get(all.len() * 99 / 100)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(f64::NAN);
-    Ok((all.len() as f64 / seconds, p99))
+    let quantile = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    Ok(Measured {
+        rps: all.len() as f64 / seconds,
+        p50_ms: quantile(0.5),
+        p99_ms: quantile(0.99),
+    })
 }
 
-async fn user_reservation(mysql_url: &str, user: &str) -> anyhow::Result<u64> {
+/// Each payer's reservation id, in one query.
+async fn payer_reservations(
+    mysql_url: &str,
+) -> anyhow::Result<std::collections::HashMap<String, u64>> {
     let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(mysql_url).await?;
-    let (id,): (u64,) =
-        sqlx::query_as("SELECT id FROM reservations WHERE user_id = ? ORDER BY id DESC LIMIT 1")
-            .bind(user)
-            .fetch_one(&mut conn)
-            .await?;
-    Ok(id)
+    let rows: Vec<(String, u64)> = sqlx::query_as(
+        "SELECT CONVERT(user_id USING utf8mb4), id FROM reservations WHERE user_id LIKE 'payer%'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

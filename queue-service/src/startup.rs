@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
@@ -72,7 +72,6 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(shared::http::cors(&cors_origins))
-                .wrap(Compress::default())
                 .wrap(from_fn(shared::metrics::record_request_latency))
                 .app_data(state.clone())
                 .app_data(metrics.clone())

@@ -103,7 +103,6 @@ impl Application {
             App::new()
                 .wrap(shared::http::cors(&cors_origins))
                 // A full seat map of a large hall is megabytes of JSON.
-                .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))
                 .app_data(state.clone())
                 .app_data(metrics.clone())

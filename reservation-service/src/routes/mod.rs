@@ -10,6 +10,7 @@ pub mod reservations;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
+use actix_web::middleware::Compress;
 use actix_web::{HttpResponse, web};
 
 use crate::domain::idempotency::{Replay, StoredResponse};
@@ -27,9 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/concerts/{concert_id}/schedules",
             web::get().to(catalog::list_schedules),
         )
-        .route(
-            "/v1/schedules/{schedule_id}/seats",
-            web::get().to(catalog::list_seats),
+        // The one answer big enough to be worth compressing (a schedule
+        // may have tens of thousands of seats); the rest are a few hundred
+        // bytes, where an encoder costs more than it saves.
+        .service(
+            web::resource("/v1/schedules/{schedule_id}/seats")
+                .wrap(Compress::default())
+                .route(web::get().to(catalog::list_seats)),
         )
         .route("/v1/reservations", web::post().to(reservations::hold_seat))
         .service(

@@ -220,3 +220,23 @@ async fn a_fifty_thousand_seat_schedule_is_created_in_seconds() {
     let page = app.seats(schedule, "?status=available&limit=10").await;
     assert_eq!(page.len(), 10);
 }
+
+#[tokio::test]
+async fn the_seat_listing_is_compressed_when_the_client_accepts_gzip() {
+    let app = spawn_reservation_app().await;
+    let concert = app.create_open_concert(500, 1_000).await;
+    let url = app.url(&format!("/v1/schedules/{}/seats", concert.schedules[0].id));
+    let gzipped = app
+        .client
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), 200);
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert!(!plain.headers().contains_key("content-encoding"));
+    let seats: Vec<Value> = plain.json().await.unwrap();
+    assert_eq!(seats.len(), 500);
+}

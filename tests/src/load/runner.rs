@@ -38,6 +38,25 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    pub fn empty() -> Self {
+        Self {
+            elapsed: Duration::ZERO,
+            by_status: BTreeMap::new(),
+            io_errors: 0,
+            latency_us: new_histogram(),
+        }
+    }
+
+    /// Adds another run's samples and time to this one.
+    pub fn absorb(&mut self, other: &LoadReport) {
+        let _ = self.latency_us.add(&other.latency_us);
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(*status).or_insert(0) += n;
+        }
+        self.io_errors += other.io_errors;
+        self.elapsed += other.elapsed;
+    }
+
     pub fn requests(&self) -> u64 {
         self.by_status.values().sum()
     }
@@ -178,19 +197,15 @@ pub async fn run(spec: LoadSpec, make: RequestMaker) -> LoadReport {
         })
         .collect();
 
-    let mut report = LoadReport {
-        elapsed: spec.duration,
-        by_status: BTreeMap::new(),
-        io_errors: 0,
-        latency_us: new_histogram(),
-    };
+    let mut report = LoadReport::empty();
     for task in tasks {
-        if let Ok((histogram, by_status, io_errors)) = task.await {
-            let _ = report.latency_us.add(&histogram);
-            for (status, n) in by_status {
-                *report.by_status.entry(status).or_insert(0) += n;
-            }
-            report.io_errors += io_errors;
+        if let Ok((latency_us, by_status, io_errors)) = task.await {
+            report.absorb(&LoadReport {
+                elapsed: Duration::ZERO,
+                by_status,
+                io_errors,
+                latency_us,
+            });
         }
     }
     report.elapsed = (Instant::now().min(stop_at) - measure_from).max(Duration::from_millis(1));
@@ -241,19 +256,15 @@ pub async fn run_fixed(addr: SocketAddr, connections: usize, requests: Vec<Vec<u
             })
         })
         .collect();
-    let mut report = LoadReport {
-        elapsed: Duration::ZERO,
-        by_status: BTreeMap::new(),
-        io_errors: 0,
-        latency_us: new_histogram(),
-    };
+    let mut report = LoadReport::empty();
     for task in tasks {
-        if let Ok((histogram, by_status, io_errors)) = task.await {
-            let _ = report.latency_us.add(&histogram);
-            for (status, n) in by_status {
-                *report.by_status.entry(status).or_insert(0) += n;
-            }
-            report.io_errors += io_errors;
+        if let Ok((latency_us, by_status, io_errors)) = task.await {
+            report.absorb(&LoadReport {
+                elapsed: Duration::ZERO,
+                by_status,
+                io_errors,
+                latency_us,
+            });
         }
     }
     report.elapsed = started.elapsed().max(Duration::from_millis(1));

@@ -660,16 +660,18 @@ impl Bench {
 
     /// Holds on distinct seats through HTTP, beside the bare conditional
     /// UPDATE that decides a hold, on the same table at the same concurrency.
+    /// Every round takes fresh seats on both sides, and both sides must win
+    /// every seat they try: an UPDATE that matches nothing is no ceiling.
     async fn holds(&mut self) -> anyhow::Result<()> {
         let queue = QueueId::parse(&format!("bench-shop-{}", std::process::id()))?;
         let seats = self.sizes.hold_seats;
-        let (schedule, first_seat) = self.concert(&queue, seats, 1_000).await?;
-        let (raw_schedule, raw_first) = self.concert(&queue, seats, 1_000).await?;
         let users = Arc::new(self.active_users(&queue, "holder", SHOP_CLIENTS).await?);
-        let next_seat = Arc::new(AtomicU64::new(0));
-        let make: RequestMaker = {
-            let next_seat = next_seat.clone();
-            Arc::new(move |conn, _, _| {
+        let (mut http, mut raw) = (Vec::new(), Vec::new());
+        for _ in 0..self.sizes.rounds {
+            let (schedule, first_seat) = self.concert(&queue, seats, 1_000).await?;
+            let next_seat = Arc::new(AtomicU64::new(0));
+            let users = users.clone();
+            let make: RequestMaker = Arc::new(move |conn, _, _| {
                 let seat =
                     first_seat + next_seat.fetch_add(1, Ordering::Relaxed) % u64::from(seats);
                 let (user, token) = &users[conn % users.len()];
@@ -680,29 +682,29 @@ impl Bench {
                     &[("X-User-Id", user), ("X-Queue-Token", token)],
                     Some(&body),
                 )
-            })
-        };
-        let raw_next = Arc::new(AtomicU64::new(0));
-        let (mut http, mut raw) = (Vec::new(), Vec::new());
-        for _ in 0..self.sizes.rounds {
+            });
             let report = run(
                 self.spec(self.cfg.reservation_addr, SHOP_CLIENTS, None),
-                make.clone(),
+                make,
             )
             .await;
             check(&report, "hold")?;
             let held = report.by_status.get(&201).copied().unwrap_or(0);
             if held != report.requests() {
-                bail!("holds on free seats were refused: {}", report.summary());
+                bail!(
+                    "holds on free seats were refused (more than {seats} a round?): {}",
+                    report.summary()
+                );
             }
             http.push(Measured::of(&report));
+
+            let (raw_schedule, raw_first) = self.concert(&queue, seats, 1_000).await?;
             raw.push(
                 raw_updates(
                     &self.cfg.mysql_url,
                     raw_schedule,
                     raw_first,
                     seats,
-                    &raw_next,
                     self.sizes.seconds,
                 )
                 .await?,
@@ -994,14 +996,15 @@ async fn raw_updates(
     schedule: u64,
     first_seat: u64,
     seats: u32,
-    next: &Arc<AtomicU64>,
     seconds: f64,
 ) -> anyhow::Result<Measured> {
     let pool = MySqlPoolOptions::new()
         .max_connections(SHOP_CLIENTS as u32)
         .connect(mysql_url)
         .await?;
-    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let stop = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..SHOP_CLIENTS)
         .map(|_| {
             let pool = pool.clone();
@@ -1009,22 +1012,29 @@ async fn raw_updates(
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < stop {
-                    let seat = first_seat + next.fetch_add(1, Ordering::Relaxed) % u64::from(seats);
-                    let started = Instant::now();
-                    sqlx::query(
+                    let offset = next.fetch_add(1, Ordering::Relaxed);
+                    if offset >= u64::from(seats) {
+                        break;
+                    }
+                    let began = Instant::now();
+                    let updated = sqlx::query(
                         "UPDATE seats SET status = 'HELD', holder_user_id = ?, hold_expires_at = ? \
                           WHERE id = ? AND schedule_id = ? \
                             AND (status = 'AVAILABLE' OR (status = 'HELD' AND hold_expires_at < NOW(3)))",
                     )
                     .bind("raw-bench")
                     .bind(time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
-                    .bind(seat)
+                    .bind(first_seat + offset)
                     .bind(schedule)
                     .execute(&pool)
-                    .await?;
-                    latencies.push(started.elapsed());
+                    .await?
+                    .rows_affected();
+                    if updated != 1 {
+                        anyhow::bail!("the bare UPDATE did not take free seat {}", first_seat + offset);
+                    }
+                    latencies.push(began.elapsed());
                 }
-                Ok::<_, sqlx::Error>(latencies)
+                Ok(latencies)
             })
         })
         .collect();
@@ -1032,6 +1042,8 @@ async fn raw_updates(
     for task in tasks {
         all.extend(task.await??);
     }
+    // Ends early if it ran out of seats; the rate is over the time it ran.
+    let elapsed = started.elapsed().as_secs_f64().min(seconds);
     pool.close().await;
     all.sort();
     let quantile = |q: f64| {
@@ -1040,7 +1052,7 @@ async fn raw_updates(
             .unwrap_or(f64::NAN)
     };
     Ok(Measured {
-        rps: all.len() as f64 / seconds,
+        rps: all.len() as f64 / elapsed,
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
     })

@@ -10,6 +10,7 @@
 //!   expiry update the same row and serialize them all on its lock, which
 //!   the design forbids. The price is a count up to a second stale.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,11 @@ pub struct ScheduleFacts {
     /// API creates them so and nothing changes prices), so a hold can quote
     /// it without reading the seat.
     pub seat_price: i64,
+    /// Lowest and highest id among the schedule's seats (none for a
+    /// schedule without seats). Seats are created with their schedule and
+    /// never added later, so the span is fixed; it lets a seat page scan
+    /// only this stretch of the primary key.
+    pub seat_ids: Option<RangeInclusive<u64>>,
 }
 
 #[derive(Clone)]
@@ -69,6 +75,10 @@ impl Catalog {
             queue_id: QueueId::parse(&row.queue_id).map_err(ReservationError::unexpected)?,
             window: row.window(),
             seat_price: row.price,
+            seat_ids: row
+                .first_seat_id
+                .zip(row.last_seat_id)
+                .map(|(first, last)| first..=last),
         });
         self.facts.insert(id, Arc::clone(&facts)).await;
         Ok(facts)

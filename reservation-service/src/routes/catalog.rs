@@ -159,8 +159,12 @@ pub async fn list_seats(
         )));
     }
     // 404 for an unknown schedule rather than an empty list.
-    state.catalog.facts(schedule_id).await?;
+    let facts = state.catalog.facts(schedule_id).await?;
+    let Some(seat_ids) = facts.seat_ids.clone() else {
+        return Ok(HttpResponse::Ok().json(Vec::<SeatView>::new()));
+    };
     let page = SeatPage {
+        seat_ids,
         status: query.status,
         after: query.after,
         limit: query.limit,

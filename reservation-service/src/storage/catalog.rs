@@ -37,6 +37,8 @@ pub struct ScheduleFactsRow {
     pub price: i64,
     pub booking_opens_at: OffsetDateTime,
     pub booking_closes_at: OffsetDateTime,
+    pub first_seat_id: Option<u64>,
+    pub last_seat_id: Option<u64>,
 }
 
 impl ScheduleFactsRow {
@@ -170,7 +172,9 @@ pub async fn schedule_facts(
 ) -> Result<Option<ScheduleFactsRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.concert_id, CONVERT(c.queue_id USING utf8mb4) AS queue_id, s.price, \
-                s.booking_opens_at, s.booking_closes_at \
+                s.booking_opens_at, s.booking_closes_at, \
+                (SELECT MIN(id) FROM seats WHERE schedule_id = s.id) AS first_seat_id, \
+                (SELECT MAX(id) FROM seats WHERE schedule_id = s.id) AS last_seat_id \
            FROM schedules s JOIN concerts c ON c.id = s.concert_id \
           WHERE s.id = ?",
     )

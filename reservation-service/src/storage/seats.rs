@@ -1,5 +1,7 @@
 //! Seat reads and the expiry sweep. The hold itself lives in [`super::holds`].
 
+use std::ops::RangeInclusive;
+
 use sqlx::mysql::MySql;
 use sqlx::{Executor, QueryBuilder};
 use time::OffsetDateTime;
@@ -20,8 +22,14 @@ pub struct SeatRow {
 }
 
 /// Keyset page of a schedule's seats, in id order.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SeatPage {
+    /// The schedule's seat id span (see `catalog::ScheduleFacts`). Bounding
+    /// the scan by it keeps a page cheap however many schedules the table
+    /// holds: for `ORDER BY id LIMIT n` the optimizer walks the primary key,
+    /// and without a lower bound it would walk every older schedule's seats
+    /// first.
+    pub seat_ids: RangeInclusive<u64>,
     pub status: Option<SeatStatus>,
     /// Only seats with a larger id.
     pub after: Option<u64>,
@@ -39,6 +47,11 @@ pub async fn list(
            FROM seats WHERE schedule_id = ",
     );
     query.push_bind(schedule_id.get());
+    query
+        .push(" AND id BETWEEN ")
+        .push_bind(*page.seat_ids.start())
+        .push(" AND ")
+        .push_bind(*page.seat_ids.end());
     // Same rule as `SeatStatus::derive`, in SQL so the index does the filtering.
     match page.status {
         None => {}

@@ -1,5 +1,10 @@
 use std::time::{Duration, Instant};
 
+use reservation_service::catalog::Catalog;
+use reservation_service::domain::ids::ScheduleId;
+use reservation_service::domain::seat::SeatStatus;
+use reservation_service::storage;
+use reservation_service::storage::seats::SeatPage;
 use serde_json::{Value, json};
 use tests::reservation_app::{rfc3339, spawn_reservation_app};
 use time::OffsetDateTime;
@@ -192,6 +197,52 @@ async fn seats_are_listed_by_status_with_keyset_paging() {
         .await;
     assert_eq!(available_after.len(), 6);
     assert!(available_after.iter().all(|s| s.status == "available"));
+}
+
+/// A page of a late schedule must not cost a walk over every older
+/// schedule's seats. Counted in rows the server reads for the page (the
+/// session's handler counters), not in time.
+#[tokio::test]
+async fn a_seat_page_reads_only_its_own_schedules_rows() {
+    let app = spawn_reservation_app().await;
+    app.create_open_concert(5_000, 1_000).await;
+    let late = app.create_open_concert(20, 1_000).await.schedules[0].id;
+    let schedule = ScheduleId::new(late).unwrap();
+    let facts = Catalog::new(app.db_pool.clone())
+        .facts(schedule)
+        .await
+        .unwrap();
+
+    let mut conn = app.db_pool.acquire().await.unwrap();
+    for status in [None, Some(SeatStatus::Available)] {
+        sqlx::query("FLUSH STATUS")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let page = SeatPage {
+            seat_ids: facts.seat_ids.clone().expect("the schedule has seats"),
+            status,
+            after: None,
+            limit: Some(5),
+        };
+        let rows = storage::seats::list(&mut *conn, schedule, page)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 5);
+        let counters: Vec<(String, String)> =
+            sqlx::query_as("SHOW SESSION STATUS LIKE 'Handler_read%'")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        let rows_read: u64 = counters
+            .iter()
+            .filter_map(|(_, value)| value.parse::<u64>().ok())
+            .sum();
+        assert!(
+            rows_read <= 50,
+            "a 5-seat page ({status:?}) read {rows_read} rows: {counters:?}"
+        );
+    }
 }
 
 /// Prints the figure for the report; asserts only a generous bound.

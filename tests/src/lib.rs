@@ -53,18 +53,20 @@ pub async fn assert_problem(
     status: u16,
     code: &str,
 ) -> serde_json::Value {
-    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let actual_status = response.status().as_u16();
     let content_type = response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    // Read the body first so a wrong status shows what came instead.
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(actual_status, status, "status for {code}; body: {body}");
     assert!(
         content_type.starts_with("application/problem+json"),
-        "content-type {content_type:?} for {code}"
+        "content-type {content_type:?} for {code}; body: {body}"
     );
-    let body: serde_json::Value = response.json().await.expect("problem body is json");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
     for field in ["type", "title", "detail"] {

@@ -518,29 +518,6 @@ pub async fn activate_user(redis_pool: &RedisPool, queue_id: &QueueId, user: &Us
     tokens.into_iter().next().expect("one token per user")
 }
 
-/// Asserts a problem+json answer with this status and code; returns the body.
-pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
-    let actual_status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(actual_status, status, "status; body: {body}");
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "content-type {content_type:?}; body: {body}"
-    );
-    assert_eq!(body["code"], code, "code; body: {body}");
-    assert_eq!(body["status"], status, "status field; body: {body}");
-    for field in ["type", "title", "detail"] {
-        assert!(body[field].is_string(), "missing {field}; body: {body}");
-    }
-    body
-}
-
 pub fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).expect("formattable instant")
 }

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tests::reservation_app::{assert_problem, spawn_reservation_app};
+use tests::assert_problem;
+use tests::reservation_app::spawn_reservation_app;
 
 use crate::all_at_once;
 

@@ -3,7 +3,8 @@
 use serde_json::json;
 use shared::ids::{QueueId, UserId};
 use shared::token::{QueueTicket, TokenCodec};
-use tests::reservation_app::{assert_problem, spawn_reservation_app};
+use tests::assert_problem;
+use tests::reservation_app::spawn_reservation_app;
 use tests::{TEST_ADMIN_KEY, unique_suffix};
 
 #[tokio::test]

@@ -2,8 +2,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::Value;
+use tests::assert_problem;
 use tests::reservation_app::{
-    ReservationAppOptions, assert_problem, spawn_reservation_app, spawn_reservation_app_with,
+    ReservationAppOptions, spawn_reservation_app, spawn_reservation_app_with,
 };
 
 use crate::all_at_once;

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tests::assert_problem;
 use tests::reservation_app::{
-    ReservationAppOptions, TestReservationApp, assert_problem, spawn_reservation_app_with,
+    ReservationAppOptions, TestReservationApp, spawn_reservation_app_with,
 };
 
 async fn eventually_ok(app: &TestReservationApp, path: &str) {

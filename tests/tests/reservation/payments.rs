@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use shared::ids::QueueId;
 use shared::queue::{Admission, touch_active};
-use tests::reservation_app::{assert_problem, spawn_reservation_app};
+use tests::assert_problem;
+use tests::reservation_app::spawn_reservation_app;
 use tests::unique_suffix;
 
 use crate::all_at_once;

@@ -63,25 +63,20 @@ impl Catalog {
     }
 
     /// The schedule's immutable facts, or 404 `SCHEDULE_NOT_FOUND`.
+    /// Simultaneous misses for one schedule (a sale's opening second) share
+    /// a single read; an unknown id is not cached, since it may be created
+    /// later.
     pub async fn facts(&self, id: ScheduleId) -> Result<Arc<ScheduleFacts>, ReservationError> {
-        if let Some(facts) = self.facts.get(&id).await {
-            return Ok(facts);
-        }
-        let row = storage::catalog::schedule_facts(&self.db, id)
-            .await?
-            .ok_or(ReservationError::ScheduleNotFound)?;
-        let facts = Arc::new(ScheduleFacts {
-            concert_id: row.concert_id,
-            queue_id: QueueId::parse(&row.queue_id).map_err(ReservationError::unexpected)?,
-            window: row.window(),
-            seat_price: row.price,
-            seat_ids: row
-                .first_seat_id
-                .zip(row.last_seat_id)
-                .map(|(first, last)| first..=last),
-        });
-        self.facts.insert(id, Arc::clone(&facts)).await;
-        Ok(facts)
+        self.facts
+            .try_get_with(id, load_facts(&self.db, id))
+            .await
+            .map_err(|miss: Arc<FactsMiss>| match &*miss {
+                FactsMiss::NotFound => ReservationError::ScheduleNotFound,
+                FactsMiss::Database(err) if storage::is_unavailable(err) => {
+                    ReservationError::Unavailable(Box::new(miss))
+                }
+                _ => ReservationError::Unexpected(Box::new(miss)),
+            })
     }
 
     /// Seats free now (up to a second stale). Simultaneous misses for one
@@ -103,4 +98,31 @@ impl Catalog {
     pub async fn remember_available(&self, id: ScheduleId, count: i64) {
         self.available.insert(id, count).await;
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FactsMiss {
+    #[error("no such schedule")]
+    NotFound,
+    #[error("could not read the schedule's facts")]
+    Database(#[from] sqlx::Error),
+    #[error("schedule's concert has an invalid queue id {0:?}")]
+    BadQueueId(String),
+}
+
+async fn load_facts(db: &MySqlPool, id: ScheduleId) -> Result<Arc<ScheduleFacts>, FactsMiss> {
+    let row = storage::catalog::schedule_facts(db, id)
+        .await?
+        .ok_or(FactsMiss::NotFound)?;
+    Ok(Arc::new(ScheduleFacts {
+        concert_id: row.concert_id,
+        queue_id: QueueId::parse(&row.queue_id)
+            .map_err(|_| FactsMiss::BadQueueId(row.queue_id.clone()))?,
+        window: row.window(),
+        seat_price: row.price,
+        seat_ids: row
+            .first_seat_id
+            .zip(row.last_seat_id)
+            .map(|(first, last)| first..=last),
+    }))
 }

@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod mysql;
+pub mod process;
 pub mod proxy;
 pub mod queue_app;
 pub mod redis_server;

@@ -292,6 +292,12 @@ impl TestReservationApp {
         response.json().await.expect("concert JSON")
     }
 
+    /// An open schedule with a single seat: (schedule id, seat id).
+    pub async fn one_open_seat(&self, price: i64) -> (u64, u64) {
+        let schedule = self.create_open_concert(1, price).await.schedules[0].id;
+        (schedule, self.seat_ids(schedule).await[0])
+    }
+
     /// Ids of a schedule's seats in seat-number order.
     pub async fn seat_ids(&self, schedule_id: u64) -> Vec<u64> {
         self.seats(schedule_id, "")

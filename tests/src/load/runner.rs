@@ -121,6 +121,25 @@ impl FastRng {
     }
 }
 
+/// What one connection's task counted: latencies, answers by status, IO errors.
+type ConnectionTally = (Histogram<u64>, BTreeMap<u16, u64>, u64);
+
+/// Sums the connections' tallies; the caller sets the elapsed time.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<ConnectionTally>>) -> LoadReport {
+    let mut report = LoadReport::empty();
+    for task in tasks {
+        if let Ok((latency_us, by_status, io_errors)) = task.await {
+            report.absorb(&LoadReport {
+                elapsed: Duration::ZERO,
+                by_status,
+                io_errors,
+                latency_us,
+            });
+        }
+    }
+    report
+}
+
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds")
 }
@@ -197,17 +216,7 @@ pub async fn run(spec: LoadSpec, make: RequestMaker) -> LoadReport {
         })
         .collect();
 
-    let mut report = LoadReport::empty();
-    for task in tasks {
-        if let Ok((latency_us, by_status, io_errors)) = task.await {
-            report.absorb(&LoadReport {
-                elapsed: Duration::ZERO,
-                by_status,
-                io_errors,
-                latency_us,
-            });
-        }
-    }
+    let mut report = gather(tasks).await;
     report.elapsed = (Instant::now().min(stop_at) - measure_from).max(Duration::from_millis(1));
     report
 }
@@ -256,17 +265,7 @@ pub async fn run_fixed(addr: SocketAddr, connections: usize, requests: Vec<Vec<u
             })
         })
         .collect();
-    let mut report = LoadReport::empty();
-    for task in tasks {
-        if let Ok((latency_us, by_status, io_errors)) = task.await {
-            report.absorb(&LoadReport {
-                elapsed: Duration::ZERO,
-                by_status,
-                io_errors,
-                latency_us,
-            });
-        }
-    }
+    let mut report = gather(tasks).await;
     report.elapsed = started.elapsed().max(Duration::from_millis(1));
     report
 }

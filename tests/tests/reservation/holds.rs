@@ -289,9 +289,7 @@ async fn releasing_a_lapsed_hold_never_frees_the_seat_its_new_holder_has() {
         ..ReservationAppOptions::default()
     })
     .await;
-    let concert = app.create_open_concert(1, 1_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(1_000).await;
     let alice = app.activate("alice").await;
     let bob = app.activate("bob").await;
     let first = app.hold_ok("alice", &alice, schedule, seat).await;
@@ -328,9 +326,7 @@ async fn an_expired_hold_can_be_taken_by_another_user_and_its_first_holder_can_n
         ..ReservationAppOptions::default()
     })
     .await;
-    let concert = app.create_open_concert(1, 4_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(4_000).await;
     let alice = app.activate("alice").await;
     let bob = app.activate("bob").await;
     app.charge_ok("alice", 10_000).await;
@@ -371,9 +367,7 @@ async fn a_lapsed_hold_neither_pays_for_nor_frees_the_same_users_new_hold_on_tha
         ..ReservationAppOptions::default()
     })
     .await;
-    let concert = app.create_open_concert(1, 4_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(4_000).await;
     let alice = app.activate("alice").await;
     app.charge_ok("alice", 10_000).await;
 

@@ -13,9 +13,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     assert_eq!(ready.status().as_u16(), 200);
 
     // One hold so the service's own counters have a sample.
-    let concert = app.create_open_concert(1, 1_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(1_000).await;
     let token = app.activate("alice").await;
     app.hold_ok("alice", &token, schedule, seat).await;
 

@@ -64,9 +64,7 @@ async fn paying_a_hold_confirms_it_debits_the_balance_and_completes_the_token() 
 #[tokio::test]
 async fn payment_without_enough_balance_is_402_and_the_same_key_succeeds_after_a_top_up() {
     let app = spawn_reservation_app().await;
-    let concert = app.create_open_concert(1, 5_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(5_000).await;
     let token = app.activate("alice").await;
     app.charge_ok("alice", 4_999).await;
     let reservation = app.hold_ok("alice", &token, schedule, seat).await;
@@ -230,9 +228,7 @@ async fn concurrent_payments_of_one_user_never_overdraw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_simultaneous_retries_of_one_payment_charge_once_and_agree() {
     let app = spawn_reservation_app().await;
-    let concert = app.create_open_concert(1, 2_500).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(2_500).await;
     let token = app.activate("alice").await;
     app.charge_ok("alice", 10_000).await;
     let reservation = app.hold_ok("alice", &token, schedule, seat).await;
@@ -278,9 +274,7 @@ async fn a_hundred_simultaneous_retries_of_one_payment_charge_once_and_agree() {
 #[tokio::test]
 async fn a_token_that_is_not_active_cannot_pay() {
     let app = spawn_reservation_app().await;
-    let concert = app.create_open_concert(1, 1_000).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(1_000).await;
     let token = app.activate("alice").await;
     app.charge_ok("alice", 5_000).await;
     let reservation = app.hold_ok("alice", &token, schedule, seat).await;
@@ -308,9 +302,7 @@ async fn a_token_that_is_not_active_cannot_pay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_retries_of_an_unaffordable_payment_all_get_402() {
     let app = spawn_reservation_app().await;
-    let concert = app.create_open_concert(1, 2_500).await;
-    let schedule = concert.schedules[0].id;
-    let seat = app.seat_ids(schedule).await[0];
+    let (schedule, seat) = app.one_open_seat(2_500).await;
     let token = app.activate("alice").await;
     app.charge_ok("alice", 1_000).await;
     let reservation = app.hold_ok("alice", &token, schedule, seat).await;

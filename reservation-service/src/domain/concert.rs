@@ -114,11 +114,14 @@ impl NewSchedule {
 /// and MariaDB truncate finer digits; truncating here makes both store, and
 /// the response echo, the same instant), within `DATETIME`'s range.
 fn storable_instant(at: OffsetDateTime, field: &str) -> Result<OffsetDateTime, Invalid> {
-    let utc = at.to_offset(UtcOffset::UTC);
+    let out_of_range = || Invalid::new(format!("{field} must be between the years 1970 and 9999"));
+    // An instant late on 9999-12-31 with a negative offset lies past the
+    // last representable UTC year, where the plain conversion panics.
+    let utc = at
+        .checked_to_offset(UtcOffset::UTC)
+        .ok_or_else(out_of_range)?;
     if !(1970..=9999).contains(&utc.year()) {
-        return Err(Invalid::new(format!(
-            "{field} must be between the years 1970 and 9999"
-        )));
+        return Err(out_of_range());
     }
     let millis = utc.millisecond();
     utc.replace_millisecond(millis)
@@ -206,5 +209,7 @@ mod tests {
     #[test]
     fn instants_outside_datetime_range_are_refused() {
         assert!(parse_with(|s| s.starts_at = datetime!(1900-01-01 0:00 UTC)).is_err());
+        let past_the_last_utc_year = datetime!(9999-12-31 23:30 -01:00);
+        assert!(parse_with(|s| s.starts_at = past_the_last_utc_year).is_err());
     }
 }

@@ -49,7 +49,23 @@ pub struct HoldSettings {
     pub sweep_batch: u32,
 }
 
+/// A hold keeps a seat from everyone else; beyond a day it is a
+/// misconfiguration, not a hold (and `now + ttl` must stay representable).
+const MAX_HOLD_TTL_SECONDS: u64 = 86_400;
+
 impl HoldSettings {
+    /// Refuses a hold lifetime no buyer could pay within (0) or an absurd one.
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !(1..=MAX_HOLD_TTL_SECONDS).contains(&self.ttl_seconds) {
+            return Err(SettingsError::OutOfRange {
+                variable: "HOLD_TTL_SECONDS",
+                expected: format!("between 1 and {MAX_HOLD_TTL_SECONDS} seconds"),
+                value: self.ttl_seconds.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_seconds)
     }
@@ -67,7 +83,7 @@ pub struct BalanceSettings {
 
 impl Settings {
     pub fn load(env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
-        shared::config::load(env, |builder| {
+        let settings: Settings = shared::config::load(env, |builder| {
             builder
                 .set_default("http.port", 8082)?
                 .set_default("database.url", "mysql://root@127.0.0.1:3306/concert")?
@@ -77,7 +93,9 @@ impl Settings {
                 .set_default("holds.sweep_interval_ms", 1000)?
                 .set_default("holds.sweep_batch", 500)?
                 .set_default("balance.max_charge_amount", 10_000_000)
-        })
+        })?;
+        settings.holds.validate()?;
+        Ok(settings)
     }
 }
 
@@ -125,6 +143,19 @@ mod tests {
         assert_eq!(
             settings.database.url.expose_secret(),
             "mysql://app:pw@db:3306/tickets"
+        );
+    }
+
+    #[test]
+    fn hold_lifetimes_out_of_range_are_refused_by_name() {
+        for bad in ["0", "86401", "18446744073709551615"] {
+            let env = HashMap::from([("HOLD_TTL_SECONDS".to_owned(), bad.to_owned())]);
+            let err = Settings::load(&env).err().expect(bad);
+            assert!(err.to_string().contains("HOLD_TTL_SECONDS"), "{bad}: {err}");
+        }
+        assert_eq!(
+            load(&[("HOLD_TTL_SECONDS", "86400")]).holds.ttl_seconds,
+            86_400
         );
     }
 

@@ -39,6 +39,12 @@ pub enum SettingsError {
     MissingSecret { variable: &'static str },
     #[error("{variable} is too short: use at least {MIN_SECRET_LEN} characters")]
     WeakSecret { variable: &'static str },
+    #[error("{variable} must be {expected}, got {value}")]
+    OutOfRange {
+        variable: &'static str,
+        expected: String,
+        value: String,
+    },
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
 }

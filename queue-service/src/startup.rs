@@ -71,6 +71,7 @@ impl Application {
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(shared::http::method_errors_as_problems())
                 .wrap(shared::http::cors(&cors_origins))
                 .wrap(from_fn(shared::metrics::record_request_latency))
                 .app_data(state.clone())

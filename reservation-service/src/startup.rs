@@ -101,6 +101,7 @@ impl Application {
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(shared::http::method_errors_as_problems())
                 .wrap(shared::http::cors(&cors_origins))
                 // A full seat map of a large hall is megabytes of JSON.
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))

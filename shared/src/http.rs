@@ -2,6 +2,7 @@
 
 use actix_cors::Cors;
 use actix_web::http::{Method, header};
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{HttpResponse, web};
 
 use crate::problem;
@@ -28,6 +29,15 @@ pub fn configure_error_handling(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(problem::path_error_handler))
     .app_data(web::QueryConfig::default().error_handler(problem::query_error_handler))
     .default_service(web::to(problem::not_found));
+}
+
+/// Wrap around every app: problem+json for a known path asked with a
+/// method it does not serve.
+pub fn method_errors_as_problems<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().handler(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        problem::method_not_allowed,
+    )
 }
 
 /// Liveness: the process serves HTTP.

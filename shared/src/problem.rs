@@ -7,9 +7,11 @@
 
 use std::borrow::Cow;
 
+use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -155,6 +157,23 @@ pub fn query_error_handler(err: QueryPayloadError, _req: &HttpRequest) -> actix_
 }
 
 /// The fallback route: unknown paths answer 404 problem+json.
+/// actix answers a known path with an unrouted method by a bare 405;
+/// this turns it into problem+json like every other refusal.
+pub fn method_not_allowed<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (request, _) = response.into_parts();
+    let problem = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "This resource does not answer that method.",
+    )
+    .to_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, problem).map_into_right_body(),
+    ))
+}
+
 pub async fn not_found() -> HttpResponse {
     Problem::new(
         StatusCode::NOT_FOUND,

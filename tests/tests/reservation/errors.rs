@@ -240,6 +240,26 @@ async fn unknown_things_are_404() {
 }
 
 #[tokio::test]
+async fn a_method_a_path_does_not_serve_is_405_problem() {
+    let app = spawn_reservation_app().await;
+    // Paths routed for a single method fall through to the 404 above;
+    // these are resources that do answer other methods.
+    for (method, path) in [
+        (reqwest::Method::PUT, "/v1/reservations/1"),
+        (reqwest::Method::POST, "/v1/schedules/1/seats"),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .header("X-User-Id", "alice")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
+}
+
+#[tokio::test]
 async fn malformed_input_is_400() {
     let app = spawn_reservation_app().await;
     let concert = app.create_open_concert(2, 1_000).await;
@@ -409,6 +429,22 @@ async fn invalid_concerts_are_400_with_a_clear_detail() {
             "{mentioned}: {problem}"
         );
     }
+    // Valid RFC 3339, but in UTC a moment after the year 9999.
+    let mut past_the_last_year = good.clone();
+    past_the_last_year["starts_at"] = json!("9999-12-31T23:30:00-01:00");
+    let problem = assert_problem(
+        app.create_concert(
+            &json!({ "title": "T", "queue_id": "q", "schedules": [past_the_last_year] }),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("starts_at"),
+        "{problem}"
+    );
     let bad_time = json!({ "title": "T", "queue_id": "q", "schedules": [
         schedule("yesterday", "2030-06-01T18:00:00Z", 10, 100)] });
     assert_problem(app.create_concert(&bad_time).await, 400, "MALFORMED_JSON").await;

@@ -38,6 +38,11 @@ pub enum Replay {
 }
 
 impl Replay {
+    /// Whether this replays a request that took effect (a 2xx answer).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Replay::Same(stored) if (200..300).contains(&stored.status))
+    }
+
     pub fn judge(stored_fingerprint: &str, stored: StoredResponse, request: &Fingerprint) -> Self {
         if stored_fingerprint == request.as_str() {
             Self::Same(stored)

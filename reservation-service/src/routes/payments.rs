@@ -66,6 +66,9 @@ pub async fn pay(
         storage::idempotency::replay(&state.db, &user, &key.0, &fingerprint).await?
     {
         count(&state, "replayed");
+        if replay.is_success() {
+            complete_again(&state, &token, &user, reservation_id).await;
+        }
         return replay_response(replay);
     }
 
@@ -99,6 +102,9 @@ pub async fn pay(
         }
         PaymentOutcome::Replayed(replay) => {
             count(&state, "replayed");
+            if replay.is_success() {
+                state.gate.complete(&ticket).await;
+            }
             replay_response(replay)
         }
         PaymentOutcome::NotFound => {
@@ -117,6 +123,34 @@ pub async fn pay(
             count(&state, "insufficient_balance");
             Err(ReservationError::InsufficientBalance)
         }
+    }
+}
+
+/// A retry of a payment that succeeded completes its token once more: the
+/// first request's completion runs after the commit and is lost if that
+/// request was cut off in between (its client then retries) or Redis
+/// failed just then. Completing a token that holds no slot changes nothing.
+/// Best effort like every completion, so the replayed answer never waits on
+/// or fails for it.
+async fn complete_again(
+    state: &AppState,
+    token: &QueueTokenHeader,
+    user: &UserId,
+    reservation_id: ReservationId,
+) {
+    let ticket = async {
+        let reservation = storage::reservations::find_owned(&state.db, reservation_id, user)
+            .await?
+            .ok_or(ReservationError::ReservationNotFound)?;
+        let facts = state
+            .catalog
+            .facts(ScheduleId::new(reservation.schedule_id)?)
+            .await?;
+        state.gate.bind(token, user, &facts.queue_id)
+    };
+    match ticket.await {
+        Ok(ticket) => state.gate.complete(&ticket).await,
+        Err(err) => tracing::debug!(error = %err, "no token to complete for a replayed payment"),
     }
 }
 

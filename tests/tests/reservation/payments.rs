@@ -1,7 +1,10 @@
 use std::collections::BTreeMap;
 
+use reservation_service::domain::ids::ReservationId;
+use reservation_service::storage;
+use reservation_service::storage::payments::{PaymentOutcome, PaymentRequest};
 use serde_json::Value;
-use shared::ids::QueueId;
+use shared::ids::{QueueId, UserId};
 use shared::queue::{Admission, touch_active};
 use tests::assert_problem;
 use tests::reservation_app::spawn_reservation_app;
@@ -58,6 +61,47 @@ async fn paying_a_hold_confirms_it_debits_the_balance_and_completes_the_token() 
         .await
         .unwrap();
     assert_eq!(replay, receipt);
+    app.assert_invariants().await;
+}
+
+/// The payment committed but its request was cut off before completing the
+/// token (the client saw an error and retries): the retry's replayed answer
+/// frees the slot.
+#[tokio::test]
+async fn a_replayed_payment_completes_a_token_the_first_request_left_active() {
+    let app = spawn_reservation_app().await;
+    let (schedule, seat) = app.one_open_seat(2_000).await;
+    let token = app.activate("alice").await;
+    app.charge_ok("alice", 2_000).await;
+    let reservation = app.hold_ok("alice", &token, schedule, seat).await;
+    let user = UserId::parse("alice").unwrap();
+    let committed = storage::payments::pay(
+        &app.db_pool,
+        &PaymentRequest {
+            user: &user,
+            reservation_id: ReservationId::new(reservation).unwrap(),
+            idempotency_key: "pay-1",
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(committed, PaymentOutcome::Paid(_)),
+        "{committed:?}"
+    );
+    let ticket = app.codec.decode(&token).unwrap();
+    assert!(matches!(
+        touch_active(&app.redis_pool, &ticket).await.unwrap(),
+        Admission::Active { .. }
+    ));
+
+    let retry = app.pay("alice", &token, reservation, "pay-1").await;
+    assert_eq!(retry.status().as_u16(), 200);
+    assert_eq!(retry.json::<Value>().await.unwrap()["status"], "confirmed");
+    assert_eq!(
+        touch_active(&app.redis_pool, &ticket).await.unwrap(),
+        Admission::NotActive
+    );
     app.assert_invariants().await;
 }
 

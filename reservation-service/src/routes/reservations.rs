@@ -13,7 +13,7 @@ use crate::domain::reservation::ReservationStatus;
 use crate::error::ReservationError;
 use crate::state::AppState;
 use crate::storage;
-use crate::storage::holds::{HoldOutcome, HoldRequest};
+use crate::storage::holds::{Hold, HoldOutcome, HoldRequest};
 use crate::storage::reservations::ReleaseOutcome;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -31,6 +31,18 @@ pub struct HoldView {
     pub price: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub hold_expires_at: OffsetDateTime,
+}
+
+impl From<Hold> for HoldView {
+    fn from(hold: Hold) -> Self {
+        Self {
+            reservation_id: hold.reservation_id,
+            seat_id: hold.seat_id,
+            status: ReservationStatus::Held,
+            price: hold.price,
+            hold_expires_at: hold.hold_expires_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,6 +67,8 @@ pub struct ReservationView {
     ),
     responses(
         (status = 201, body = HoldView),
+        (status = 200, body = HoldView,
+         description = "The caller already holds this seat (a retry): that hold, unchanged"),
         (status = 400, description = "INVALID_REQUEST or MALFORMED_JSON", body = Problem,
          content_type = "application/problem+json"),
         (status = 401, description = "USER_ID_MISSING, TOKEN_MISSING or TOKEN_INVALID \
@@ -103,18 +117,14 @@ pub async fn hold_seat(
     let outcome = storage::holds::hold_seat(&state.db, &request).await?;
     let label = match &outcome {
         HoldOutcome::Held(_) => "held",
+        HoldOutcome::AlreadyYours(_) => "already_yours",
         HoldOutcome::Taken => "taken",
         HoldOutcome::NoSuchSeat => "not_found",
     };
     state.metrics.holds.with_label_values(&[label]).inc();
     match outcome {
-        HoldOutcome::Held(hold) => Ok(HttpResponse::Created().json(HoldView {
-            reservation_id: hold.reservation_id,
-            seat_id: hold.seat_id,
-            status: ReservationStatus::Held,
-            price: hold.price,
-            hold_expires_at: hold.hold_expires_at,
-        })),
+        HoldOutcome::Held(hold) => Ok(HttpResponse::Created().json(HoldView::from(hold))),
+        HoldOutcome::AlreadyYours(hold) => Ok(HttpResponse::Ok().json(HoldView::from(hold))),
         HoldOutcome::Taken => Err(ReservationError::SeatUnavailable),
         HoldOutcome::NoSuchSeat => Err(ReservationError::SeatNotFound),
     }

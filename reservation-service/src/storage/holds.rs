@@ -30,6 +30,8 @@ pub struct Hold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
     Held(Hold),
+    /// The caller already holds this seat (a retry): that hold, unchanged.
+    AlreadyYours(Hold),
     /// Held by someone else (hold still running) or sold.
     Taken,
     /// No such seat in this schedule.
@@ -50,23 +52,33 @@ pub async fn hold_seat(
     request: &HoldRequest<'_>,
 ) -> Result<HoldOutcome, sqlx::Error> {
     // fetch_all drains the CALL's trailing status packet with the row.
-    let rows: Vec<(String, u64)> = sqlx::query_as("CALL hold_seat(?, ?, ?, ?, ?)")
-        .bind(request.seat_id.get())
-        .bind(request.schedule_id.get())
-        .bind(request.user.as_str())
-        .bind(request.price)
-        .bind(request.expires_at)
-        .fetch_all(pool)
-        .await?;
-    match rows.first().map(|(outcome, id)| (outcome.as_str(), *id)) {
-        Some(("HELD", reservation_id)) => Ok(HoldOutcome::Held(Hold {
-            reservation_id,
-            seat_id: request.seat_id.get(),
-            price: request.price,
-            hold_expires_at: request.expires_at,
-        })),
-        Some(("TAKEN", _)) => Ok(HoldOutcome::Taken),
-        Some(("NO_SEAT", _)) => Ok(HoldOutcome::NoSuchSeat),
+    let rows: Vec<(String, u64, Option<OffsetDateTime>)> =
+        sqlx::query_as("CALL hold_seat(?, ?, ?, ?, ?)")
+            .bind(request.seat_id.get())
+            .bind(request.schedule_id.get())
+            .bind(request.user.as_str())
+            .bind(request.price)
+            .bind(request.expires_at)
+            .fetch_all(pool)
+            .await?;
+    let hold = |reservation_id, hold_expires_at| Hold {
+        reservation_id,
+        seat_id: request.seat_id.get(),
+        price: request.price,
+        hold_expires_at,
+    };
+    match rows
+        .first()
+        .map(|(outcome, id, expires)| (outcome.as_str(), *id, *expires))
+    {
+        Some(("HELD", reservation_id, Some(expires))) => {
+            Ok(HoldOutcome::Held(hold(reservation_id, expires)))
+        }
+        Some(("YOURS", reservation_id, Some(expires))) => {
+            Ok(HoldOutcome::AlreadyYours(hold(reservation_id, expires)))
+        }
+        Some(("TAKEN", _, _)) => Ok(HoldOutcome::Taken),
+        Some(("NO_SEAT", _, _)) => Ok(HoldOutcome::NoSuchSeat),
         other => Err(sqlx::Error::Protocol(format!(
             "hold_seat returned {other:?}"
         ))),

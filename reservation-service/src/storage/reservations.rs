@@ -81,7 +81,8 @@ pub enum ReleaseOutcome {
 
 /// Releases the caller's hold: the seat goes back to sale only if this
 /// reservation still holds it (never a seat someone else took after the
-/// hold expired), and the reservation becomes RELEASED. Locks the seat
+/// hold expired), and the reservation becomes RELEASED (EXPIRED if it had
+/// run out before the release). Locks the seat
 /// before the reservation, in the same order as holds and payments.
 #[tracing::instrument(skip_all, fields(reservation.id = %id))]
 pub async fn release(
@@ -114,12 +115,16 @@ pub async fn release(
     .bind(reservation.hold_expires_at)
     .execute(&mut *tx)
     .await?;
-    let released =
-        sqlx::query("UPDATE reservations SET status = 'RELEASED' WHERE id = ? AND status = 'HELD'")
-            .bind(id.get())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    // A hold that ran out before its release is recorded as what it was.
+    let released = sqlx::query(
+        "UPDATE reservations \
+            SET status = IF(hold_expires_at < NOW(3), 'EXPIRED', 'RELEASED') \
+          WHERE id = ? AND status = 'HELD'",
+    )
+    .bind(id.get())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if released == 1 {
         tx.commit().await?;
         return Ok(ReleaseOutcome::Released);

@@ -55,13 +55,74 @@ async fn hold_returns_409_when_seat_already_held() {
         "SEAT_UNAVAILABLE",
     )
     .await;
-    // Holding your own held seat again is no different.
+}
+
+/// A retried hold (a double click, a lost answer) gets the caller's running
+/// hold back instead of 409, so the caller can still pay for or release it;
+/// it never makes a second reservation or moves the expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_hold_returns_the_callers_running_hold_with_200() {
+    let app = spawn_reservation_app().await;
+    let concert = app.create_open_concert(2, 1_000).await;
+    let schedule = concert.schedules[0].id;
+    let seats = app.seat_ids(schedule).await;
+    let alice = app.activate("alice").await;
+
+    let answers = all_at_once(20, |_| {
+        let hold = app
+            .client
+            .post(app.url("/v1/reservations"))
+            .header("X-User-Id", "alice")
+            .header("X-Queue-Token", &alice)
+            .json(&serde_json::json!({ "schedule_id": schedule, "seat_id": seats[0] }));
+        async move {
+            let response = hold.send().await.expect("hold request");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    })
+    .await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(created.len(), 1, "{answers:?}");
+    let first = created[0];
+    for (status, body) in &answers {
+        assert!(*status == 201 || *status == 200, "{status} {body}");
+        assert_eq!(body, first, "every retry sees the one hold, unchanged");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE seat_id = ?")
+        .bind(seats[0])
+        .fetch_one(&app.db_pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+
+    // Someone else still gets 409, and so does a seat alice no longer holds.
+    let bob = app.activate("bob").await;
     assert_problem(
-        app.hold("alice", &alice, schedule, seat).await,
+        app.hold("bob", &bob, schedule, seats[0]).await,
         409,
         "SEAT_UNAVAILABLE",
     )
     .await;
+    let reservation = first["reservation_id"].as_u64().unwrap();
+    assert_eq!(
+        app.release("alice", reservation).await.status().as_u16(),
+        204
+    );
+    let again = app.hold_ok("alice", &alice, schedule, seats[0]).await;
+    assert_ne!(again, reservation, "a released hold is not handed back");
+    app.hold_ok("bob", &bob, schedule, seats[1]).await;
+    assert_problem(
+        app.hold("alice", &alice, schedule, seats[1]).await,
+        409,
+        "SEAT_UNAVAILABLE",
+    )
+    .await;
+    app.assert_invariants().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +448,16 @@ async fn a_lapsed_hold_neither_pays_for_nor_frees_the_same_users_new_hold_on_tha
         app.seats(schedule, "").await[0].status,
         "held",
         "the new hold stands"
+    );
+    let lapsed: Value = app
+        .get_reservation("alice", first)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        lapsed["status"], "expired",
+        "it ran out before it was released"
     );
 
     let paid = app.pay("alice", &alice, second, "new-hold").await;

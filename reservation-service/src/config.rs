@@ -150,7 +150,7 @@ mod tests {
     fn hold_lifetimes_out_of_range_are_refused_by_name() {
         for bad in ["0", "86401", "18446744073709551615"] {
             let env = HashMap::from([("HOLD_TTL_SECONDS".to_owned(), bad.to_owned())]);
-            let err = Settings::load(&env).err().expect(bad);
+            let err = Settings::load(&env).expect_err(bad);
             assert!(err.to_string().contains("HOLD_TTL_SECONDS"), "{bad}: {err}");
         }
         assert_eq!(

@@ -174,6 +174,11 @@ pub enum RedisFailure {
     BadReply(String),
 }
 
+/// Server error codes that say "not now" rather than "never": the server is
+/// full (`OOM`, under `maxmemory` with nothing to evict) or stuck in a long
+/// script (`BUSY`). Both pass, so they are answered like an outage: 503.
+const TRANSIENT_CODES: [&str; 2] = ["OOM", "BUSY"];
+
 impl From<RedisError> for RedisFailure {
     fn from(err: RedisError) -> Self {
         let transient = err.is_io_error()
@@ -190,7 +195,10 @@ impl From<RedisError> for RedisFailure {
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::ReadOnly
                 )
-            );
+            )
+            || err
+                .code()
+                .is_some_and(|code| TRANSIENT_CODES.contains(&code));
         if transient {
             Self::Unavailable(Box::new(err))
         } else {
@@ -215,4 +223,48 @@ pub async fn ping(pool: &RedisPool) -> Result<(), RedisFailure> {
         .query_async(&mut conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use deadpool_redis::redis::parse_redis_value;
+
+    use super::*;
+
+    /// The error a server reply line such as `-OOM ...` turns into.
+    fn server_error(line: &str) -> RedisError {
+        parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .and_then(Value::extract_error)
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn a_full_or_busy_server_is_unavailable_not_a_bug() {
+        for line in [
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            "LOADING Redis is loading the dataset in memory",
+            "READONLY You can't write against a read only replica.",
+        ] {
+            assert!(
+                matches!(server_error(line).into(), RedisFailure::Unavailable(_)),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rejected_command_is_unexpected() {
+        for line in [
+            "ERR wrong number of arguments for 'hset' command",
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+            "NOSCRIPT No matching script. Please use EVAL.",
+            "BUSYKEY Target key name already exists.",
+        ] {
+            assert!(
+                matches!(server_error(line).into(), RedisFailure::Unexpected(_)),
+                "{line}"
+            );
+        }
+    }
 }

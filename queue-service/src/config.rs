@@ -21,6 +21,8 @@ pub struct SchedulerSettings {
     pub enabled: bool,
     pub tick_ms: u64,
     /// Most users evicted per reason in one tick, bounding a tick's work.
+    /// It also caps admissions when buyers never finish: a slot whose window
+    /// ran out frees only when swept, so at most this many per tick.
     pub eviction_batch: usize,
 }
 

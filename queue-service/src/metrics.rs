@@ -62,11 +62,21 @@ impl QueueMetrics {
             ("silent_active", report.evicted_silent_active),
             ("active_expired", report.expired_active),
         ] {
-            if count > 0 {
-                self.evicted
-                    .with_label_values(&[queue, reason])
-                    .inc_by(count);
-            }
+            self.record_eviction(queue, reason, count);
+        }
+    }
+
+    /// Active windows that ran out, found outside a tick (a user issuing
+    /// again before the scheduler swept the old place).
+    pub fn record_active_expired(&self, queue: &str, count: u64) {
+        self.record_eviction(queue, "active_expired", count);
+    }
+
+    fn record_eviction(&self, queue: &str, reason: &str, count: u64) {
+        if count > 0 {
+            self.evicted
+                .with_label_values(&[queue, reason])
+                .inc_by(count);
         }
     }
 }

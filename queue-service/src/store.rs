@@ -10,7 +10,7 @@ use shared::queue::{QueueKeys, queue_script_source};
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::QueueTicket;
 
-use crate::domain::{Place, QueueConfig, Standing};
+use crate::domain::{Pace, Place, QueueConfig, Standing};
 
 /// The scripts' own bodies; [`shared::queue::queue_script_source`] puts
 /// the shared prelude in front. Public so benchmarks can run the very same
@@ -37,15 +37,18 @@ static STATS: LazyLock<Script> = LazyLock::new(|| script(lua::STATS));
 static TICK: LazyLock<Script> = LazyLock::new(|| script(lua::TICK));
 static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::LEASE));
 
-/// Time constant of the admission-rate smoothing: long enough to even out
-/// the bursts of one-second ticks, short enough that when a sale's pace
-/// drops (every slot taken, admissions now wait for buyers to finish) the
-/// estimate follows within about half a minute.
-const RATE_SMOOTHING_MS: u64 = 10_000;
+/// Time constant of the slot-turnover smoothing (see `lua/tick.lua`): long
+/// enough to even out the bursts of one-second ticks, short enough that
+/// when buyers start finishing faster or slower the estimate follows within
+/// about half a minute.
+const TURNOVER_SMOOTHING_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum IssueOutcome {
     Issued(Standing),
+    /// Issued anew because the caller's active window had run out before
+    /// the scheduler swept it: that place ended as an active expiry.
+    IssuedAfterExpiry(Standing),
     Existing(Standing),
     QueueNotFound,
 }
@@ -104,6 +107,17 @@ impl QueueStore {
     ) -> Result<bool, RedisFailure> {
         let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
+        // The registry lives outside the queue's hash slot, so it cannot join
+        // the script. Registering first means a failure in between leaves at
+        // worst a registered queue without settings, which every script
+        // treats as not configured (the scheduler skips it), never a
+        // configured queue that the scheduler does not know about. The PUT
+        // is idempotent, so the caller's retry completes it.
+        let _: i64 = redis::cmd("SADD")
+            .arg(self.pool.keyspace().registry())
+            .arg(queue.as_str())
+            .query_async(&mut conn)
+            .await?;
         let created: i64 = CONFIGURE
             .key(keys.config())
             .arg(config.max_active)
@@ -111,13 +125,6 @@ impl QueueStore {
             .arg(config.active_ttl_ms())
             .arg(config.heartbeat_ttl_ms())
             .invoke_async(&mut conn)
-            .await?;
-        // The registry lives outside the queue's hash slot, so it cannot join
-        // the script; a failure here is retried by the idempotent PUT.
-        let _: i64 = redis::cmd("SADD")
-            .arg(self.pool.keyspace().registry())
-            .arg(queue.as_str())
-            .query_async(&mut conn)
             .await?;
         Ok(created == 1)
     }
@@ -146,6 +153,7 @@ impl QueueStore {
         Ok(match reply.first() {
             Some(0) => IssueOutcome::QueueNotFound,
             Some(3) => IssueOutcome::Issued(standing(&reply)?),
+            Some(5) => IssueOutcome::IssuedAfterExpiry(standing(&reply)?),
             _ => IssueOutcome::Existing(standing(&reply)?),
         })
     }
@@ -194,7 +202,7 @@ impl QueueStore {
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&TICK, &keys)
             .arg(eviction_batch)
-            .arg(RATE_SMOOTHING_MS)
+            .arg(TURNOVER_SMOOTHING_MS)
             .invoke_async(&mut conn)
             .await?;
         let count = |i: usize| reply.get(i).map(|&v| v.max(0) as u64).unwrap_or(0);
@@ -300,15 +308,20 @@ fn with_status_keys<'s>(script: &'s Script, keys: &QueueKeys) -> redis::ScriptIn
     invocation
 }
 
-/// Decodes `{outcome, seq, position, active_until_ms, rate_milli, heartbeat_ttl_ms}`.
+/// Decodes `{outcome, seq, position, active_until_ms, turnover_micro,
+/// heartbeat_ttl_ms, admit_per_second, max_active, active_ttl_ms, free_slots}`.
 fn standing(reply: &[i64]) -> Result<Standing, RedisFailure> {
     let &[
         outcome,
         seq,
         position,
         active_until_ms,
-        rate_milli,
+        turnover_micro,
         heartbeat_ttl_ms,
+        admit_per_second,
+        max_active,
+        active_ttl_ms,
+        free_slots,
     ] = reply
     else {
         return Err(RedisFailure::BadReply(format!(
@@ -325,10 +338,17 @@ fn standing(reply: &[i64]) -> Result<Standing, RedisFailure> {
             position: position.max(1) as u64,
         }
     };
+    let count = |v: i64| v.max(0) as u64;
     Ok(Standing {
-        seq: seq.max(0) as u64,
+        seq: count(seq),
         place,
-        admission_rate: rate_milli.max(0) as f64 / 1000.0,
-        heartbeat_ttl_ms: heartbeat_ttl_ms.max(0) as u64,
+        pace: Pace {
+            admit_per_second: count(admit_per_second) as f64,
+            max_active: count(max_active),
+            active_ttl_ms: count(active_ttl_ms),
+            free_slots: count(free_slots),
+            measured_turnover: (turnover_micro >= 0).then(|| turnover_micro as f64 / 1e6),
+        },
+        heartbeat_ttl_ms: count(heartbeat_ttl_ms),
     })
 }

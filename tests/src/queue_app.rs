@@ -6,7 +6,7 @@ use deadpool_redis::redis;
 use queue_service::config::{SchedulerSettings, Settings};
 use queue_service::domain::QueueConfig;
 use queue_service::startup::Application;
-use queue_service::store::QueueStore;
+use queue_service::store::{QueueStore, TickReport};
 use reqwest::Response;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -136,6 +136,21 @@ impl TestQueueApp {
         assert_eq!(response.status(), 201, "{:?}", response.text().await);
         self.created.lock().unwrap().push(queue.clone());
         queue
+    }
+
+    /// Deletes `queue`'s keys when the app is dropped, for queues a test
+    /// set up by other means than [`Self::create_queue`].
+    pub fn clean_up_after(&self, queue: &QueueId) {
+        self.created.lock().unwrap().push(queue.clone());
+    }
+
+    /// One scheduler step on `queue`, as the scheduler would run it.
+    pub async fn tick(&self, queue: &QueueId) -> TickReport {
+        self.store
+            .tick(queue, 10_000)
+            .await
+            .expect("tick runs")
+            .expect("queue is configured")
     }
 
     pub async fn put_queue(&self, queue: &QueueId, body: &Value) -> Response {

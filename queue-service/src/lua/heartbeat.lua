@@ -3,9 +3,12 @@
 -- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET, KEYS[4] seen ZSET,
 -- KEYS[5] batches ZSET
 -- ARGV[1] user id, ARGV[2] token sequence number
--- Returns {outcome, seq, position, active_until_ms, rate_milli, heartbeat_ttl_ms}
+-- Returns {outcome, seq, position, active_until_ms, turnover_micro, heartbeat_ttl_ms,
+--          admit_per_second, max_active, active_ttl_ms, free_slots}
 --   outcome: 0 queue not configured, 1 waiting, 2 active, 4 the token has left the queue
-local cfg = redis.call('HMGET', KEYS[1], 'admit_per_second', 'heartbeat_ttl_ms', 'active_ttl_ms')
+--   turnover_micro, free_slots: as issue.lua returns them (only meaningful while waiting)
+local cfg = redis.call('HMGET', KEYS[1],
+  'admit_per_second', 'heartbeat_ttl_ms', 'active_ttl_ms', 'max_active')
 if not cfg[1] then
   return {0}
 end
@@ -15,16 +18,23 @@ if tonumber(redis.call('ZSCORE', KEYS[3], user)) ~= seq then
   return {4}
 end
 local now = now_ms()
+local admit = tonumber(cfg[1])
+local heartbeat_ttl = tonumber(cfg[2])
+local active_ttl = tonumber(cfg[3])
+local max_active = tonumber(cfg[4])
 local admitted = admitted_watermark(KEYS[2])
 if seq > admitted then
   redis.call('ZADD', KEYS[4], 'XX', now, user)
-  local rate = tonumber(redis.call('HGET', KEYS[2], 'rate_ewma')) or tonumber(cfg[1])
-  local position = redis.call('ZRANK', KEYS[3], user) + 1 - active_count(KEYS[3], admitted)
-  return {1, seq, position, 0, math.floor(rate * 1000), tonumber(cfg[2])}
+  local turnover = tonumber(redis.call('HGET', KEYS[2], 'turnover'))
+  local turnover_micro = turnover and math.floor(max_active * turnover * 1000000) or -1
+  local active = active_count(KEYS[3], admitted)
+  local position = redis.call('ZRANK', KEYS[3], user) + 1 - active
+  return {1, seq, position, 0, turnover_micro, heartbeat_ttl,
+    admit, max_active, active_ttl, math.max(0, max_active - active)}
 end
-local until_ms = active_until(KEYS[5], tonumber(cfg[3]), seq)
+local until_ms = active_until(KEYS[5], active_ttl, seq)
 if until_ms and until_ms > now then
   redis.call('ZADD', KEYS[4], 'XX', now, user)
-  return {2, seq, 0, until_ms, 0, tonumber(cfg[2])}
+  return {2, seq, 0, until_ms, -1, heartbeat_ttl, admit, max_active, active_ttl, 0}
 end
 return {4}

@@ -9,7 +9,7 @@
 -- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET (user -> seq),
 -- KEYS[4] seen ZSET (user -> last heartbeat ms), KEYS[5] batches ZSET
 -- ARGV[1] most users evicted per reason in this step
--- ARGV[2] time constant of the admission-rate smoothing, ms
+-- ARGV[2] time constant of the slot-turnover smoothing, ms
 -- Returns {promoted, evicted_silent_waiting, evicted_silent_active,
 --          expired_active, waiting, active}, or {-1} if the queue is not configured.
 
@@ -67,7 +67,8 @@ while expired < limit do
 end
 
 -- 3. Admission. The bucket holds at most one second's worth of admissions.
-local state = redis.call('HMGET', KEYS[2], 'bucket', 'bucket_ms', 'rate_ewma', 'rate_ms')
+local state = redis.call('HMGET', KEYS[2], 'bucket', 'bucket_ms',
+  'occupied', 'occupied_ms', 'freed', 'exposure')
 local bucket = tonumber(state[1]) or admit
 local last_ms = tonumber(state[2]) or now
 if now > last_ms then
@@ -85,16 +86,32 @@ if promoted > 0 then
   bucket = bucket - promoted
 end
 
--- 4. Smoothed admission rate, sampled only while people are waiting: an
--- empty line says nothing about how fast it would move.
-local rate = tonumber(state[3]) or admit
-local rate_ms = tonumber(state[4]) or now
-if waiting > 0 and now > rate_ms then
-  local dt = now - rate_ms
-  local alpha = 1 - math.exp(-dt / smoothing_ms)
-  rate = rate + alpha * (promoted * 1000 / dt - rate)
+-- 4. Slot turnover, which the wait estimate rests on: the share of held
+-- slots handed back per second (by paying, leaving, going silent or running
+-- out of time). Once every slot is taken the line moves at max_active x
+-- turnover. Promotions are no measure of that: while slots are free they
+-- follow the arrivals (a line that keeps draining) or fill the free slots
+-- in one burst, and neither says how fast a full line will move.
+-- Kept as two exponentially decayed sums since the previous step, slots
+-- freed and slot-seconds held, so a step where few slots were held weighs
+-- little and nothing is lost however often steps run. A fixed prior of one
+-- second with every slot held and every window used to the end (the
+-- slowest turnover the settings allow, 1 / active_ttl) keeps the first
+-- samples from swinging it, and is all that is left after a long quiet.
+local freed, exposure = 0, 0
+local occupied_ms = tonumber(state[4])
+if occupied_ms then
+  local occupied = tonumber(state[3])
+  local dt = math.max(0, now - occupied_ms)
+  local decay = math.exp(-dt / smoothing_ms)
+  freed = tonumber(state[5]) * decay + math.max(0, occupied - active)
+  exposure = tonumber(state[6]) * decay + occupied * dt / 1000
 end
-redis.call('HSET', KEYS[2], 'bucket', bucket, 'bucket_ms', now, 'rate_ewma', rate, 'rate_ms', now)
+local prior = max_active
+local turnover = (freed + prior * 1000 / active_ttl) / (exposure + prior)
+redis.call('HSET', KEYS[2], 'bucket', bucket, 'bucket_ms', now,
+  'occupied', active + promoted, 'occupied_ms', now,
+  'freed', freed, 'exposure', exposure, 'turnover', turnover)
 if promoted > 0 then
   redis.call('HINCRBY', KEYS[2], 'promoted_total', promoted)
 end

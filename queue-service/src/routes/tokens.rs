@@ -43,10 +43,7 @@ impl TokenStatus {
                 queue_id,
                 status: TokenState::Waiting,
                 position: Some(position),
-                estimated_wait_seconds: Some(estimated_wait_seconds(
-                    position,
-                    standing.admission_rate,
-                )),
+                estimated_wait_seconds: Some(estimated_wait_seconds(position, &standing.pace)),
                 poll_after_ms,
                 active_until: None,
             },
@@ -86,6 +83,10 @@ pub async fn issue(
     let queue_id = queue_id.into_inner();
     let (standing, created) = match state.store.issue(&queue_id, &user).await? {
         IssueOutcome::Issued(standing) => (standing, true),
+        IssueOutcome::IssuedAfterExpiry(standing) => {
+            state.metrics.record_active_expired(queue_id.as_str(), 1);
+            (standing, true)
+        }
         IssueOutcome::Existing(standing) => (standing, false),
         IssueOutcome::QueueNotFound => return Err(QueueError::QueueNotFound),
     };

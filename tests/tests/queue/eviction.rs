@@ -246,3 +246,57 @@ async fn each_tick_sweeps_a_bounded_number_of_users() {
     assert_eq!(removed_per_tick.iter().sum::<u64>(), 30);
     assert!(removed_per_tick.len() >= 2, "{removed_per_tick:?}");
 }
+
+#[tokio::test]
+async fn issuing_again_after_the_active_window_ran_out_counts_as_an_expiry() {
+    let app = spawn_queue_app(QueueAppOptions {
+        tick_ms: None,
+        ..Default::default()
+    })
+    .await;
+    let queue = app
+        .create_queue("late-reissue", queue_config(5, 10, 1, 1))
+        .await;
+    let first = token_of(&app.join(&queue, "late").await);
+    assert_eq!(app.tick(&queue).await.promoted, 1);
+
+    // The window closes; the user asks again before any sweep.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let again = app.issue(&queue, "late").await;
+    assert_eq!(again.status(), 201, "a new place");
+    let again: Value = again.json().await.unwrap();
+    assert_ne!(token_of(&again), first);
+    assert_eq!(again["status"], "waiting");
+
+    let evicted_total = || async {
+        let mut conn = app.store.pool().get().await.unwrap();
+        deadpool_redis::redis::cmd("HGET")
+            .arg(app.store.keys(&queue).state())
+            .arg("evicted_total")
+            .query_async::<Option<u64>>(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(evicted_total().await, Some(1));
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let expired = format!(
+        "queue_evicted_total{{queue=\"{queue}\",reason=\"active_expired\",service=\"queue-service\"}} 1"
+    );
+    assert!(metrics.contains(&expired), "{expired} in:\n{metrics}");
+
+    // The sweep that follows does not count the same window again.
+    let report = app.tick(&queue).await;
+    assert_eq!(
+        (report.expired_active, report.evicted_silent_active),
+        (0, 0)
+    );
+    assert_eq!(evicted_total().await, Some(1));
+}

@@ -1,8 +1,24 @@
 use std::time::Duration;
 
-use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app};
+use deadpool_redis::redis;
+use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app, unique_queue};
 use tests::redis_server::ThrowawayRedis;
 use tests::{assert_problem, eventually};
+
+fn no_scheduler() -> QueueAppOptions {
+    QueueAppOptions {
+        tick_ms: None,
+        ..Default::default()
+    }
+}
+
+async fn redis_cmd<T: redis::FromRedisValue>(
+    app: &tests::queue_app::TestQueueApp,
+    cmd: &mut redis::Cmd,
+) -> T {
+    let mut conn = app.store.pool().get().await.unwrap();
+    cmd.query_async(&mut conn).await.unwrap()
+}
 
 #[tokio::test]
 async fn redis_stopped_answers_503_and_the_service_recovers_without_a_restart() {
@@ -88,4 +104,82 @@ async fn redis_stopped_answers_503_and_the_service_recovers_without_a_restart() 
         "TOKEN_EXPIRED",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_full_redis_answers_503_not_500() {
+    let redis = ThrowawayRedis::start();
+    let app = spawn_queue_app(QueueAppOptions {
+        redis_url: redis.url(),
+        ..no_scheduler()
+    })
+    .await;
+    let queue = app
+        .create_queue("full", queue_config(10, 10, 600, 60))
+        .await;
+    let token = app.join(&queue, "early").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Out of memory with nothing it may evict: every write is refused.
+    let _: () = redis_cmd(
+        &app,
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1),
+    )
+    .await;
+    let issue = app.issue(&queue, "late").await;
+    assert!(issue.headers().contains_key("retry-after"));
+    assert_problem(issue, 503, "SERVICE_UNAVAILABLE").await;
+    assert_problem(
+        app.heartbeat(&queue, "early", &token).await,
+        503,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+
+    let _: () = redis_cmd(
+        &app,
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0),
+    )
+    .await;
+    assert_eq!(app.issue(&queue, "late").await.status(), 201);
+}
+
+#[tokio::test]
+async fn a_queue_whose_registration_fails_is_not_left_configured_but_unscheduled() {
+    let app = spawn_queue_app(no_scheduler()).await;
+    let registry = app.store.pool().keyspace().registry();
+    // A string where the registry set should be: registering fails.
+    let _: () = redis_cmd(&app, redis::cmd("SET").arg(&registry).arg("not-a-set")).await;
+    let queue = unique_queue("unregistered");
+    app.clean_up_after(&queue);
+    let config = serde_json::to_value(queue_config(10, 10, 600, 60)).unwrap();
+    assert_problem(app.put_queue(&queue, &config).await, 500, "INTERNAL_ERROR").await;
+    // No settings were written: no queue that takes users but never admits.
+    assert_problem(
+        app.client
+            .get(app.url(&format!("/v1/queues/{queue}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "QUEUE_NOT_FOUND",
+    )
+    .await;
+    assert_problem(app.issue(&queue, "early").await, 404, "QUEUE_NOT_FOUND").await;
+
+    // The retry completes it.
+    let _: () = redis_cmd(&app, redis::cmd("DEL").arg(&registry)).await;
+    assert_eq!(app.put_queue(&queue, &config).await.status(), 201);
+    assert!(app.store.queue_ids().await.unwrap().contains(&queue));
+
+    // The worst a failure between the two writes can leave: a registered
+    // queue without settings. The scheduler skips it, metrics still render.
+    let ghost = unique_queue("ghost");
+    app.clean_up_after(&ghost);
+    let _: () = redis_cmd(&app, redis::cmd("SADD").arg(&registry).arg(ghost.as_str())).await;
+    assert_eq!(app.store.tick(&ghost, 10_000).await.unwrap(), None);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
 }

@@ -3,6 +3,7 @@
 
 mod admission;
 mod errors;
+mod estimate;
 mod eviction;
 mod fairness;
 mod faults;

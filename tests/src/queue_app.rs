@@ -11,9 +11,11 @@ use reqwest::Response;
 use secrecy::SecretString;
 use serde_json::Value;
 use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
-use shared::ids::QueueId;
+use shared::ids::{QueueId, UserId};
 use shared::queue::KeySpace;
+use shared::token::QueueTicket;
 
+use crate::load::fixtures::issue_many;
 use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, unique_suffix};
 
 pub struct QueueAppOptions {
@@ -33,6 +35,42 @@ impl Default for QueueAppOptions {
             tick_ms: Some(100),
         }
     }
+}
+
+impl QueueAppOptions {
+    /// No scheduler: the test ticks by hand, so time and pace are its own.
+    pub fn without_scheduler() -> Self {
+        Self {
+            tick_ms: None,
+            ..Self::default()
+        }
+    }
+}
+
+/// Puts `n` users named `{prefix}{i}` in line, in that order, through the
+/// queue's own issue script (pipelined: the HTTP path is covered elsewhere,
+/// here only the volume matters); returns their tickets in issue order.
+pub async fn line_up(
+    store: &QueueStore,
+    queue: &QueueId,
+    prefix: &str,
+    n: usize,
+) -> Vec<QueueTicket> {
+    let users: Vec<UserId> = (0..n)
+        .map(|i| UserId::parse(&format!("{prefix}{i}")).expect("a valid user id"))
+        .collect();
+    let seqs = issue_many(store.pool(), queue, &users)
+        .await
+        .expect("users issued");
+    users
+        .into_iter()
+        .zip(seqs)
+        .map(|(user_id, seq)| QueueTicket {
+            queue_id: queue.clone(),
+            user_id,
+            seq,
+        })
+        .collect()
 }
 
 /// A Redis key namespace no other test uses.
@@ -172,6 +210,14 @@ impl TestQueueApp {
             .expect("request sent")
     }
 
+    /// Issues and returns the token, asserting success.
+    pub async fn join_token(&self, queue: &QueueId, user: &str) -> String {
+        self.join(queue, user).await["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
     /// Issues and returns the status body, asserting success.
     pub async fn join(&self, queue: &QueueId, user: &str) -> Value {
         let response = self.issue(queue, user).await;
@@ -199,15 +245,28 @@ impl TestQueueApp {
             .expect("request sent")
     }
 
-    pub async fn stats(&self, queue: &QueueId) -> Value {
+    pub async fn get_stats(&self, queue: &QueueId) -> Response {
         self.client
             .get(self.url(&format!("/v1/queues/{queue}")))
             .send()
             .await
             .expect("request sent")
-            .json()
+    }
+
+    pub async fn stats(&self, queue: &QueueId) -> Value {
+        self.get_stats(queue).await.json().await.expect("json body")
+    }
+
+    /// The Prometheus exposition text.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
             .await
-            .expect("json body")
+            .expect("request sent")
+            .text()
+            .await
+            .expect("text body")
     }
 }
 

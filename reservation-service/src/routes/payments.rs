@@ -5,6 +5,7 @@ use shared::extract::{IdempotencyKey, QueueTokenHeader};
 use shared::ids::UserId;
 use shared::problem::Problem;
 use shared::queue::Admission;
+use shared::token::QueueTicket;
 
 use super::{replay_response, stored_response};
 use crate::domain::ids::{ReservationId, ScheduleId};
@@ -72,14 +73,7 @@ pub async fn pay(
         return replay_response(replay);
     }
 
-    let reservation = storage::reservations::find_owned(&state.db, reservation_id, &user)
-        .await?
-        .ok_or(ReservationError::ReservationNotFound)?;
-    let facts = state
-        .catalog
-        .facts(ScheduleId::new(reservation.schedule_id)?)
-        .await?;
-    let ticket = state.gate.bind(&token, &user, &facts.queue_id)?;
+    let ticket = bound_ticket(&state, &token, &user, reservation_id).await?;
     if state.gate.check_active(&ticket).await? == Admission::NotActive {
         // A twin request with this key may have paid, and completed the
         // token, since the look-up above; its record is committed by then.
@@ -138,20 +132,27 @@ async fn complete_again(
     user: &UserId,
     reservation_id: ReservationId,
 ) {
-    let ticket = async {
-        let reservation = storage::reservations::find_owned(&state.db, reservation_id, user)
-            .await?
-            .ok_or(ReservationError::ReservationNotFound)?;
-        let facts = state
-            .catalog
-            .facts(ScheduleId::new(reservation.schedule_id)?)
-            .await?;
-        state.gate.bind(token, user, &facts.queue_id)
-    };
-    match ticket.await {
+    match bound_ticket(state, token, user, reservation_id).await {
         Ok(ticket) => state.gate.complete(&ticket).await,
         Err(err) => tracing::debug!(error = %err, "no token to complete for a replayed payment"),
     }
+}
+
+/// The token bound to the queue of the caller's reservation's concert.
+async fn bound_ticket(
+    state: &AppState,
+    token: &QueueTokenHeader,
+    user: &UserId,
+    reservation_id: ReservationId,
+) -> Result<QueueTicket, ReservationError> {
+    let reservation = storage::reservations::find_owned(&state.db, reservation_id, user)
+        .await?
+        .ok_or(ReservationError::ReservationNotFound)?;
+    let facts = state
+        .catalog
+        .facts(ScheduleId::new(reservation.schedule_id)?)
+        .await?;
+    state.gate.bind(token, user, &facts.queue_id)
 }
 
 fn count(state: &AppState, outcome: &str) {

@@ -4,52 +4,22 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use shared::ids::UserId;
-use shared::token::QueueTicket;
-use tests::load::fixtures::issue_many;
-use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app};
+use tests::queue_app::{QueueAppOptions, line_up, queue_config, spawn_queue_app};
 
 const TICKERS: usize = 4;
-
-/// Fills a queue with `n` waiting users through the queue's own issue
-/// script (pipelined: the HTTP path is covered elsewhere, here only the
-/// volume matters) and returns their tickets in issue order.
-async fn fill(
-    store: &queue_service::store::QueueStore,
-    queue: &shared::ids::QueueId,
-    n: usize,
-) -> Vec<QueueTicket> {
-    let users: Vec<UserId> = (0..n)
-        .map(|i| UserId::parse(&format!("u{i:05}")).unwrap())
-        .collect();
-    let seqs = issue_many(store.pool(), queue, &users).await.unwrap();
-    users
-        .into_iter()
-        .zip(seqs)
-        .map(|(user_id, seq)| QueueTicket {
-            queue_id: queue.clone(),
-            user_id,
-            seq,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_concurrent_schedulers_never_exceed_max_active_nor_promote_twice() {
     const USERS: usize = 10_000;
     const MAX_ACTIVE: u64 = 250;
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue(
             "four-tickers",
             queue_config(MAX_ACTIVE as u32, 100_000, 600, 600),
         )
         .await;
-    let tickets = fill(&app.store, &queue, USERS).await;
+    let tickets = line_up(&app.store, &queue, "u", USERS).await;
     let done = Arc::new(AtomicBool::new(false));
 
     // Four schedulers tick as fast as they can, with no lease between them.
@@ -152,15 +122,11 @@ async fn four_concurrent_schedulers_never_exceed_max_active_nor_promote_twice() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn promotions_stay_within_admit_per_second_with_concurrent_schedulers() {
     const RATE: u64 = 40;
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("rate", queue_config(100_000, RATE as u32, 600, 600))
         .await;
-    fill(&app.store, &queue, 2_000).await;
+    line_up(&app.store, &queue, "u", 2_000).await;
 
     let window = Duration::from_millis(2_500);
     let started = tokio::time::Instant::now();
@@ -194,11 +160,7 @@ async fn promotions_stay_within_admit_per_second_with_concurrent_schedulers() {
 
 #[tokio::test]
 async fn only_one_scheduler_holds_a_queue_lease_until_it_lapses() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app.create_queue("lease", queue_config(1, 1, 60, 10)).await;
     assert!(app.store.try_lease(&queue, "replica-a", 300).await.unwrap());
     assert!(!app.store.try_lease(&queue, "replica-b", 300).await.unwrap());

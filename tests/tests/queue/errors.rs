@@ -4,30 +4,17 @@ use shared::token::{QueueTicket, TokenCodec};
 use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app};
 use tests::{TEST_ADMIN_KEY, assert_problem};
 
-fn no_scheduler() -> QueueAppOptions {
-    QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn tampered_foreign_and_missing_tokens_are_refused() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("auth", queue_config(10, 10, 600, 60))
         .await;
     let other_queue = app
         .create_queue("auth-other", queue_config(10, 10, 600, 60))
         .await;
-    let token = app.join(&queue, "alice").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let foreign = app.join(&other_queue, "alice").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.join_token(&queue, "alice").await;
+    let foreign = app.join_token(&other_queue, "alice").await;
 
     let mut tampered = token.clone().into_bytes();
     let last = tampered.len() - 1;
@@ -99,19 +86,13 @@ async fn tampered_foreign_and_missing_tokens_are_refused() {
 
 #[tokio::test]
 async fn a_stale_token_from_an_earlier_place_is_gone() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("stale", queue_config(10, 10, 600, 60))
         .await;
-    let old = app.join(&queue, "bob").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = app.join_token(&queue, "bob").await;
     assert_eq!(app.leave(&queue, "bob", &old).await.status(), 204);
-    let new = app.join(&queue, "bob").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = app.join_token(&queue, "bob").await;
     assert_ne!(old, new);
     assert_problem(
         app.heartbeat(&queue, "bob", &old).await,
@@ -124,7 +105,7 @@ async fn a_stale_token_from_an_earlier_place_is_gone() {
 
 #[tokio::test]
 async fn user_identity_is_required_and_validated() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("identity", queue_config(10, 10, 600, 60))
         .await;
@@ -142,7 +123,7 @@ async fn user_identity_is_required_and_validated() {
 
 #[tokio::test]
 async fn admin_calls_need_the_admin_key() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let url = app.url("/v1/admin/queues/t-admin-key");
     let body = json!({"max_active": 1, "admit_per_second": 1, "active_ttl_seconds": 60, "heartbeat_ttl_seconds": 10});
     let none = app.client.put(&url).json(&body).send().await.unwrap();
@@ -169,7 +150,7 @@ async fn admin_calls_need_the_admin_key() {
 
 #[tokio::test]
 async fn malformed_or_out_of_bounds_queue_settings_are_400() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = QueueId::parse(&format!("t-bounds-{}", tests::unique_suffix())).unwrap();
     let valid = json!({"max_active": 5, "admit_per_second": 2, "active_ttl_seconds": 60, "heartbeat_ttl_seconds": 10});
     let cases = [
@@ -222,21 +203,12 @@ async fn malformed_or_out_of_bounds_queue_settings_are_400() {
         .unwrap();
     assert_problem(bad_id, 400, "INVALID_PATH").await;
     // Nothing was half-created by the refused calls.
-    assert_problem(
-        app.client
-            .get(app.url(&format!("/v1/queues/{queue}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "QUEUE_NOT_FOUND",
-    )
-    .await;
+    assert_problem(app.get_stats(&queue).await, 404, "QUEUE_NOT_FOUND").await;
 }
 
 #[tokio::test]
 async fn unknown_queues_routes_and_methods_are_problems() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     assert_problem(
         app.issue(&QueueId::parse("t-never-created").unwrap(), "u1")
             .await,
@@ -262,7 +234,7 @@ async fn unknown_queues_routes_and_methods_are_problems() {
 
 #[tokio::test]
 async fn updating_a_queue_answers_200_and_takes_effect() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("update", queue_config(10, 10, 600, 60))
         .await;

@@ -5,34 +5,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::ids::{QueueId, UserId};
-use shared::token::QueueTicket;
-use tests::load::fixtures::issue_many;
-use tests::queue_app::{QueueAppOptions, TestQueueApp, queue_config, spawn_queue_app};
-
-fn no_scheduler() -> QueueAppOptions {
-    QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    }
-}
-
-/// Puts `n` users named `{prefix}{i:03}` in line, in order.
-async fn fill(app: &TestQueueApp, queue: &QueueId, prefix: &str, n: usize) -> Vec<QueueTicket> {
-    let users: Vec<UserId> = (0..n)
-        .map(|i| UserId::parse(&format!("{prefix}{i:03}")).unwrap())
-        .collect();
-    let seqs = issue_many(app.store.pool(), queue, &users).await.unwrap();
-    users
-        .into_iter()
-        .zip(seqs)
-        .map(|(user_id, seq)| QueueTicket {
-            queue_id: queue.clone(),
-            user_id,
-            seq,
-        })
-        .collect()
-}
+use shared::ids::QueueId;
+use tests::queue_app::{QueueAppOptions, TestQueueApp, line_up, queue_config, spawn_queue_app};
 
 fn eta(status: &Value) -> u64 {
     status["estimated_wait_seconds"].as_u64().unwrap()
@@ -50,7 +24,7 @@ async fn status_of(app: &TestQueueApp, queue: &QueueId, user: &str, token: &str)
 
 #[tokio::test]
 async fn waiting_status_carries_an_estimate_and_a_bounded_poll_interval() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     // 2 admissions per second and slots for everyone: the 40th in line
     // waits about 20 s.
     let queue = app
@@ -85,14 +59,14 @@ async fn waiting_status_carries_an_estimate_and_a_bounded_poll_interval() {
 
 #[tokio::test]
 async fn with_few_slots_the_first_estimate_counts_whole_active_windows() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     // 1000/s would admit everyone at once, but 10 slots held for up to
     // 10 minutes let 10 users in per 10 minutes when nobody buys early:
     // the 190th in line is in the 19th group, 18 windows (3 hours) away.
     let queue = app
         .create_queue("eta-slots", queue_config(10, 1_000, 600, 600))
         .await;
-    fill(&app, &queue, "s", 200).await;
+    line_up(&app.store, &queue, "s", 200).await;
     let status = app.join(&queue, "s189").await;
     let token = status["token"].as_str().unwrap().to_owned();
     assert_eq!(position(&status), 190);
@@ -121,7 +95,7 @@ async fn with_few_slots_the_first_estimate_counts_whole_active_windows() {
 
 #[tokio::test]
 async fn a_line_that_kept_draining_does_not_slow_the_estimate_for_a_crowd() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("eta-drain", queue_config(1_000, 100, 600, 60))
         .await;
@@ -136,7 +110,7 @@ async fn a_line_that_kept_draining_does_not_slow_the_estimate_for_a_crowd() {
     }
 
     // Then a crowd: 500 at once, with slots for all, at 100/s.
-    fill(&app, &queue, "crowd-", 499).await;
+    line_up(&app.store, &queue, "crowd-", 499).await;
     let last = app.join(&queue, "crowd-last").await;
     assert_eq!(position(&last), 500);
     let told = eta(&last);
@@ -155,13 +129,13 @@ async fn a_line_that_kept_draining_does_not_slow_the_estimate_for_a_crowd() {
 
 #[tokio::test]
 async fn the_estimate_follows_how_fast_buyers_free_their_slots() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     // Two slots, held for up to 10 minutes: until buyers are seen to
     // finish, the estimate counts on one pair per 10 minutes.
     let queue = app
         .create_queue("eta-measured", queue_config(2, 50, 600, 600))
         .await;
-    let tickets = fill(&app, &queue, "m", 400).await;
+    let tickets = line_up(&app.store, &queue, "m", 400).await;
     let last = app.join(&queue, "m399").await;
     let token = last["token"].as_str().unwrap().to_owned();
     let initial = eta(&last);

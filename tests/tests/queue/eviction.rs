@@ -148,11 +148,7 @@ async fn leaving_frees_the_slot_for_the_next_in_line() {
 
 #[tokio::test]
 async fn leaving_the_line_while_waiting_moves_everyone_behind_up() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("leave-waiting", queue_config(1, 10, 600, 60))
         .await;
@@ -208,11 +204,7 @@ async fn completing_a_token_after_payment_frees_the_slot_for_the_next_in_line() 
 
 #[tokio::test]
 async fn each_tick_sweeps_a_bounded_number_of_users() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("bounded", queue_config(100, 100, 1, 1))
         .await;
@@ -249,11 +241,7 @@ async fn each_tick_sweeps_a_bounded_number_of_users() {
 
 #[tokio::test]
 async fn issuing_again_after_the_active_window_ran_out_counts_as_an_expiry() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("late-reissue", queue_config(5, 10, 1, 1))
         .await;
@@ -278,15 +266,7 @@ async fn issuing_again_after_the_active_window_ran_out_counts_as_an_expiry() {
             .unwrap()
     };
     assert_eq!(evicted_total().await, Some(1));
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let expired = format!(
         "queue_evicted_total{{queue=\"{queue}\",reason=\"active_expired\",service=\"queue-service\"}} 1"
     );

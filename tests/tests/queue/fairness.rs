@@ -66,11 +66,7 @@ async fn waiting_users_are_promoted_in_issue_order() {
 
 #[tokio::test]
 async fn concurrent_issues_for_one_user_give_one_token_and_one_place() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let queue = app
         .create_queue("idem", queue_config(10, 10, 600, 60))
         .await;

@@ -5,13 +5,6 @@ use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app, unique_qu
 use tests::redis_server::ThrowawayRedis;
 use tests::{assert_problem, eventually};
 
-fn no_scheduler() -> QueueAppOptions {
-    QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    }
-}
-
 async fn redis_cmd<T: redis::FromRedisValue>(
     app: &tests::queue_app::TestQueueApp,
     cmd: &mut redis::Cmd,
@@ -31,10 +24,7 @@ async fn redis_stopped_answers_503_and_the_service_recovers_without_a_restart() 
     let queue = app
         .create_queue("fault", queue_config(10, 10, 600, 60))
         .await;
-    let token = app.join(&queue, "patient").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.join_token(&queue, "patient").await;
     assert_eq!(
         app.client
             .get(app.url("/readyz"))
@@ -55,16 +45,7 @@ async fn redis_stopped_answers_503_and_the_service_recovers_without_a_restart() 
     let heartbeat = app.heartbeat(&queue, "patient", &token).await;
     assert!(heartbeat.headers().contains_key("retry-after"));
     assert_problem(heartbeat, 503, "SERVICE_UNAVAILABLE").await;
-    assert_problem(
-        app.client
-            .get(app.url(&format!("/v1/queues/{queue}")))
-            .send()
-            .await
-            .unwrap(),
-        503,
-        "SERVICE_UNAVAILABLE",
-    )
-    .await;
+    assert_problem(app.get_stats(&queue).await, 503, "SERVICE_UNAVAILABLE").await;
     assert_problem(
         app.client.get(app.url("/readyz")).send().await.unwrap(),
         503,
@@ -111,16 +92,13 @@ async fn a_full_redis_answers_503_not_500() {
     let redis = ThrowawayRedis::start();
     let app = spawn_queue_app(QueueAppOptions {
         redis_url: redis.url(),
-        ..no_scheduler()
+        ..QueueAppOptions::without_scheduler()
     })
     .await;
     let queue = app
         .create_queue("full", queue_config(10, 10, 600, 60))
         .await;
-    let token = app.join(&queue, "early").await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.join_token(&queue, "early").await;
 
     // Out of memory with nothing it may evict: every write is refused.
     let _: () = redis_cmd(
@@ -148,7 +126,7 @@ async fn a_full_redis_answers_503_not_500() {
 
 #[tokio::test]
 async fn a_queue_whose_registration_fails_is_not_left_configured_but_unscheduled() {
-    let app = spawn_queue_app(no_scheduler()).await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let registry = app.store.pool().keyspace().registry();
     // A string where the registry set should be: registering fails.
     let _: () = redis_cmd(&app, redis::cmd("SET").arg(&registry).arg("not-a-set")).await;
@@ -157,16 +135,7 @@ async fn a_queue_whose_registration_fails_is_not_left_configured_but_unscheduled
     let config = serde_json::to_value(queue_config(10, 10, 600, 60)).unwrap();
     assert_problem(app.put_queue(&queue, &config).await, 500, "INTERNAL_ERROR").await;
     // No settings were written: no queue that takes users but never admits.
-    assert_problem(
-        app.client
-            .get(app.url(&format!("/v1/queues/{queue}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "QUEUE_NOT_FOUND",
-    )
-    .await;
+    assert_problem(app.get_stats(&queue).await, 404, "QUEUE_NOT_FOUND").await;
     assert_problem(app.issue(&queue, "early").await, 404, "QUEUE_NOT_FOUND").await;
 
     // The retry completes it.

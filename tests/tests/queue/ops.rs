@@ -33,15 +33,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         200
     );
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for name in [
         "http_request_duration_seconds_bucket",
         "queue_waiting_users",
@@ -84,11 +76,7 @@ async fn health_readiness_metrics_and_openapi_are_served() {
 
 #[tokio::test]
 async fn browsers_on_configured_origins_may_call_the_api() {
-    let app = spawn_queue_app(QueueAppOptions {
-        tick_ms: None,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
     let preflight = |origin: &'static str| {
         app.client
             .request(

@@ -1,9 +1,13 @@
 //! Queue-service settings; see `shared::config` for the layering.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
+use shared::auth::AuthSettings;
 use shared::config::{HttpSettings, LogSettings, RedisSettings, SecretSettings, SettingsError};
+use shared::ids::QueueId;
+
+use crate::domain::QueueConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -11,8 +15,15 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
     pub scheduler: SchedulerSettings,
     pub log: LogSettings,
+    /// Queues declared in the configuration file (`[queues.<id>]` tables):
+    /// created at start-up and re-created whenever Redis has lost them, so
+    /// a sale survives a Redis that restarted empty without an admin.
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,12 +39,78 @@ pub struct SchedulerSettings {
 
 impl Settings {
     pub fn load(env: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        shared::config::load(env, |builder| {
+        let settings: Self = shared::config::load(env, |builder| {
             builder
                 .set_default("http.port", 8081)?
                 .set_default("scheduler.enabled", true)?
                 .set_default("scheduler.tick_ms", 1000)?
                 .set_default("scheduler.eviction_batch", 10_000)
-        })
+        })?;
+        settings.declared_queues()?;
+        Ok(settings)
+    }
+
+    /// The declared queues, checked.
+    pub fn declared_queues(&self) -> Result<Vec<(QueueId, QueueConfig)>, SettingsError> {
+        self.queues
+            .iter()
+            .map(|(id, config)| {
+                let queue = QueueId::parse(id).map_err(|e| SettingsError::OutOfRange {
+                    variable: "queues",
+                    expected: e.to_string(),
+                    value: id.clone(),
+                })?;
+                config.validate().map_err(|e| SettingsError::OutOfRange {
+                    variable: "queues",
+                    expected: format!("valid settings for queue {id}: {e}"),
+                    value: format!("{config:?}"),
+                })?;
+                Ok((queue, *config))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_can_be_declared_in_the_configuration_file() {
+        let path = std::env::temp_dir().join(format!("queues-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[queues.tour-2027]\nmax_active = 50\nadmit_per_second = 5\n\
+             active_ttl_seconds = 600\nheartbeat_ttl_seconds = 60\n\
+             [queues.tour-2027.limits]\nissues_per_minute_per_address = 100\n",
+        )
+        .unwrap();
+        let env = HashMap::from([("CONFIG_FILE".to_owned(), path.to_str().unwrap().to_owned())]);
+        let settings = Settings::load(&env);
+        std::fs::remove_file(&path).unwrap();
+        let declared = settings.unwrap().declared_queues().unwrap();
+        assert_eq!(declared.len(), 1);
+        let (id, config) = &declared[0];
+        assert_eq!(id.as_str(), "tour-2027");
+        assert_eq!(config.limits.issues_per_minute_per_address, 100);
+        assert_eq!(
+            config.limits.issue_burst_per_user, 3,
+            "defaults fill the rest"
+        );
+    }
+
+    #[test]
+    fn a_declared_queue_with_bad_settings_stops_the_start() {
+        let path = std::env::temp_dir().join(format!("bad-queues-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[queues.q]\nmax_active = 0\nadmit_per_second = 5\n\
+             active_ttl_seconds = 600\nheartbeat_ttl_seconds = 60\n",
+        )
+        .unwrap();
+        let env = HashMap::from([("CONFIG_FILE".to_owned(), path.to_str().unwrap().to_owned())]);
+        let err = Settings::load(&env).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.to_string().contains("max_active"), "{err}");
     }
 }

@@ -20,44 +20,164 @@ const MAX_ESTIMATE_SECONDS: u64 = 7 * 24 * 3600;
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Most users active (allowed to book) at once.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_active: u32,
     /// Most users promoted per second, averaged over time.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub admit_per_second: u32,
     /// How long a promoted user stays active.
+    #[schema(minimum = 1, maximum = 86_400)]
     pub active_ttl_seconds: u32,
     /// Silence after which a waiting or active user is evicted.
+    #[schema(minimum = 1, maximum = 3_600)]
     pub heartbeat_ttl_seconds: u32,
+    /// Most users waiting at once: a full line refuses newcomers with 503
+    /// `QUEUE_FULL` and `Retry-After`. Absent or null: no cap.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100_000_000)]
+    pub max_waiting: Option<u32>,
+    /// Proof of work asked of every newcomer, in leading zero bits of
+    /// SHA-256 (see `POST /v1/queues/{queue_id}/challenges`); 0 asks none.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 26)]
+    pub pow_difficulty_bits: u8,
+    /// Abuse limits; each has a default, and 0 turns a rate off.
+    #[serde(default)]
+    pub limits: AbuseLimits,
+}
+
+/// Limits that keep one client from crowding out the rest, shared by every
+/// replica (kept in Redis). Only new places count against the issuance
+/// limits; asking again for one's existing place is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbuseLimits {
+    /// New places per minute from one client address (an IPv6 /64 counts
+    /// as one address); 0: unlimited.
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub issues_per_minute_per_address: u32,
+    /// How many of those may come at once.
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub issue_burst_per_address: u32,
+    /// New places per minute for one user; 0: unlimited.
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub issues_per_minute_per_user: u32,
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub issue_burst_per_user: u32,
+    /// A waiting user's heartbeat that comes sooner than this percentage of
+    /// the `poll_after_ms` it was given is refused (429); 0: never.
+    #[schema(minimum = 0, maximum = 100)]
+    pub min_poll_interval_percent: u32,
+}
+
+impl Default for AbuseLimits {
+    /// Generous enough for a household or an office behind one address
+    /// joining within a minute, tight enough that a script on one address
+    /// gets a handful of places, not thousands.
+    fn default() -> Self {
+        Self {
+            issues_per_minute_per_address: 30,
+            issue_burst_per_address: 10,
+            issues_per_minute_per_user: 6,
+            issue_burst_per_user: 3,
+            min_poll_interval_percent: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidQueueConfig(pub String);
 
+/// Hardest proof of work a queue may ask: about 67 million hashes on
+/// average, tens of seconds on a slow phone.
+const MAX_POW_BITS: u8 = 26;
+
+/// Names of the settings in the queue's Redis `config` hash.
+mod field {
+    pub const MAX_ACTIVE: &str = "max_active";
+    pub const ADMIT_PER_SECOND: &str = "admit_per_second";
+    pub const ACTIVE_TTL_MS: &str = "active_ttl_ms";
+    pub const HEARTBEAT_TTL_MS: &str = "heartbeat_ttl_ms";
+    pub const MAX_WAITING: &str = "max_waiting";
+    pub const POW_BITS: &str = "pow_bits";
+    pub const ISSUE_ADDRESS_PER_MINUTE: &str = "issue_address_per_minute";
+    pub const ISSUE_ADDRESS_BURST: &str = "issue_address_burst";
+    pub const ISSUE_USER_PER_MINUTE: &str = "issue_user_per_minute";
+    pub const ISSUE_USER_BURST: &str = "issue_user_burst";
+    pub const MIN_POLL_PERCENT: &str = "min_poll_percent";
+}
+
 impl QueueConfig {
     pub fn validate(&self) -> Result<(), InvalidQueueConfig> {
-        let bounded = |name: &str, value: u32, max: u32| {
-            if (1..=max).contains(&value) {
+        let bounded = |name: &str, value: u32, min: u32, max: u32| {
+            if (min..=max).contains(&value) {
                 Ok(())
             } else {
                 Err(InvalidQueueConfig(format!(
-                    "{name} must be between 1 and {max}"
+                    "{name} must be between {min} and {max}"
                 )))
             }
         };
-        bounded("max_active", self.max_active, 1_000_000)?;
+        bounded("max_active", self.max_active, 1, 1_000_000)?;
         // Above about `eviction_batch` per tick (10,000/s by default) this is
         // a ceiling, not a pace, when buyers do not finish: slots whose window
         // ran out are swept at most that many per tick, and a slot frees only
         // when swept. The scheduler setting is per replica, so it is not
         // checked here; see the README's configuration section.
-        bounded("admit_per_second", self.admit_per_second, 100_000)?;
-        bounded("active_ttl_seconds", self.active_ttl_seconds, 86_400)?;
-        bounded("heartbeat_ttl_seconds", self.heartbeat_ttl_seconds, 3_600)?;
+        bounded("admit_per_second", self.admit_per_second, 1, 100_000)?;
+        bounded("active_ttl_seconds", self.active_ttl_seconds, 1, 86_400)?;
+        bounded(
+            "heartbeat_ttl_seconds",
+            self.heartbeat_ttl_seconds,
+            1,
+            3_600,
+        )?;
         if self.heartbeat_ttl_seconds > self.active_ttl_seconds {
             return Err(InvalidQueueConfig(
                 "heartbeat_ttl_seconds must not exceed active_ttl_seconds".to_owned(),
             ));
         }
+        if let Some(max_waiting) = self.max_waiting {
+            bounded("max_waiting", max_waiting, 1, 100_000_000)?;
+        }
+        bounded(
+            "pow_difficulty_bits",
+            u32::from(self.pow_difficulty_bits),
+            0,
+            u32::from(MAX_POW_BITS),
+        )?;
+        let l = &self.limits;
+        bounded(
+            "limits.issues_per_minute_per_address",
+            l.issues_per_minute_per_address,
+            0,
+            100_000,
+        )?;
+        bounded(
+            "limits.issue_burst_per_address",
+            l.issue_burst_per_address,
+            1,
+            10_000,
+        )?;
+        bounded(
+            "limits.issues_per_minute_per_user",
+            l.issues_per_minute_per_user,
+            0,
+            100_000,
+        )?;
+        bounded(
+            "limits.issue_burst_per_user",
+            l.issue_burst_per_user,
+            1,
+            10_000,
+        )?;
+        bounded(
+            "limits.min_poll_interval_percent",
+            l.min_poll_interval_percent,
+            0,
+            100,
+        )?;
         Ok(())
     }
 
@@ -67,6 +187,71 @@ impl QueueConfig {
 
     pub fn heartbeat_ttl_ms(&self) -> u64 {
         u64::from(self.heartbeat_ttl_seconds) * 1000
+    }
+
+    /// The settings as the queue's Redis `config` hash stores them (every
+    /// field, so an update replaces all of them).
+    pub fn to_fields(&self) -> Vec<(&'static str, u64)> {
+        let l = &self.limits;
+        vec![
+            (field::MAX_ACTIVE, self.max_active.into()),
+            (field::ADMIT_PER_SECOND, self.admit_per_second.into()),
+            (field::ACTIVE_TTL_MS, self.active_ttl_ms()),
+            (field::HEARTBEAT_TTL_MS, self.heartbeat_ttl_ms()),
+            (field::MAX_WAITING, self.max_waiting.unwrap_or(0).into()),
+            (field::POW_BITS, self.pow_difficulty_bits.into()),
+            (
+                field::ISSUE_ADDRESS_PER_MINUTE,
+                l.issues_per_minute_per_address.into(),
+            ),
+            (field::ISSUE_ADDRESS_BURST, l.issue_burst_per_address.into()),
+            (
+                field::ISSUE_USER_PER_MINUTE,
+                l.issues_per_minute_per_user.into(),
+            ),
+            (field::ISSUE_USER_BURST, l.issue_burst_per_user.into()),
+            (field::MIN_POLL_PERCENT, l.min_poll_interval_percent.into()),
+        ]
+    }
+
+    /// Reads the hash back; `None` when a required field is missing or not
+    /// a number (a queue written by something else). Fields added after a
+    /// queue was configured take their defaults.
+    pub fn from_fields(fields: &std::collections::HashMap<String, String>) -> Option<Self> {
+        let get = |name: &str| fields.get(name).and_then(|v| v.parse::<u64>().ok());
+        let get_u32 = |name: &str| get(name).and_then(|v| u32::try_from(v).ok());
+        let defaults = AbuseLimits::default();
+        let or = |name: &str, default: u32| match fields.get(name) {
+            None => Some(default),
+            Some(_) => get_u32(name),
+        };
+        Some(Self {
+            max_active: get_u32(field::MAX_ACTIVE)?,
+            admit_per_second: get_u32(field::ADMIT_PER_SECOND)?,
+            active_ttl_seconds: u32::try_from(get(field::ACTIVE_TTL_MS)? / 1000).ok()?,
+            heartbeat_ttl_seconds: u32::try_from(get(field::HEARTBEAT_TTL_MS)? / 1000).ok()?,
+            max_waiting: Some(or(field::MAX_WAITING, 0)?).filter(|&v| v > 0),
+            pow_difficulty_bits: u8::try_from(or(field::POW_BITS, 0)?).ok()?,
+            limits: AbuseLimits {
+                issues_per_minute_per_address: or(
+                    field::ISSUE_ADDRESS_PER_MINUTE,
+                    defaults.issues_per_minute_per_address,
+                )?,
+                issue_burst_per_address: or(
+                    field::ISSUE_ADDRESS_BURST,
+                    defaults.issue_burst_per_address,
+                )?,
+                issues_per_minute_per_user: or(
+                    field::ISSUE_USER_PER_MINUTE,
+                    defaults.issues_per_minute_per_user,
+                )?,
+                issue_burst_per_user: or(field::ISSUE_USER_BURST, defaults.issue_burst_per_user)?,
+                min_poll_interval_percent: or(
+                    field::MIN_POLL_PERCENT,
+                    defaults.min_poll_interval_percent,
+                )?,
+            },
+        })
     }
 }
 
@@ -89,6 +274,11 @@ pub struct Standing {
     pub place: Place,
     pub pace: Pace,
     pub heartbeat_ttl_ms: u64,
+    /// Queue time since the user's previous sign of life, when this is a
+    /// waiting user's heartbeat.
+    pub since_last_poll_ms: Option<u64>,
+    /// See [`AbuseLimits::min_poll_interval_percent`].
+    pub min_poll_percent: u32,
 }
 
 /// How fast the line moves, as the issue and heartbeat scripts see it.
@@ -164,6 +354,20 @@ pub fn poll_after_ms(standing: &Standing) -> u64 {
     (wanted.saturating_mul(spread_permille) / 1000).clamp(floor, ceiling)
 }
 
+/// How much longer a waiting user should have waited before this poll, when
+/// it came sooner than `min_poll_percent` of the interval it is advised
+/// now. The advice at the previous poll was at least as long (the user was
+/// no closer to the head then, and the advice shrinks towards the head), so
+/// judging by the current advice never refuses a client that obeyed.
+pub fn early_poll_wait_ms(standing: &Standing) -> Option<u64> {
+    let (Place::Waiting { .. }, Some(since_last)) = (standing.place, standing.since_last_poll_ms)
+    else {
+        return None;
+    };
+    let required = poll_after_ms(standing) * u64::from(standing.min_poll_percent.min(100)) / 100;
+    (since_last < required).then(|| required - since_last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +378,105 @@ mod tests {
             admit_per_second: 10,
             active_ttl_seconds: 600,
             heartbeat_ttl_seconds: 60,
+            max_waiting: None,
+            pow_difficulty_bits: 0,
+            limits: AbuseLimits::default(),
         }
+    }
+
+    #[test]
+    fn settings_round_trip_through_the_redis_hash() {
+        let config = QueueConfig {
+            max_waiting: Some(5_000),
+            pow_difficulty_bits: 18,
+            limits: AbuseLimits {
+                issues_per_minute_per_address: 0,
+                ..AbuseLimits::default()
+            },
+            ..config()
+        };
+        let fields = config
+            .to_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_string()))
+            .collect();
+        assert_eq!(QueueConfig::from_fields(&fields), Some(config));
+    }
+
+    #[test]
+    fn a_queue_stored_before_the_limits_existed_reads_with_the_defaults() {
+        let fields = [
+            ("max_active", "5"),
+            ("admit_per_second", "2"),
+            ("active_ttl_ms", "60000"),
+            ("heartbeat_ttl_ms", "9000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let read = QueueConfig::from_fields(&fields).unwrap();
+        assert_eq!(read.limits, AbuseLimits::default());
+        assert_eq!((read.max_waiting, read.pow_difficulty_bits), (None, 0));
+        assert_eq!(read.heartbeat_ttl_seconds, 9);
+    }
+
+    #[test]
+    fn limits_and_proof_of_work_are_bounded() {
+        let too_hard = QueueConfig {
+            pow_difficulty_bits: 27,
+            ..config()
+        };
+        assert!(too_hard.validate().is_err());
+        let no_burst = QueueConfig {
+            limits: AbuseLimits {
+                issue_burst_per_user: 0,
+                ..AbuseLimits::default()
+            },
+            ..config()
+        };
+        assert!(
+            no_burst
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("issue_burst_per_user")
+        );
+        let empty_line = QueueConfig {
+            max_waiting: Some(0),
+            ..config()
+        };
+        assert!(empty_line.validate().is_err());
+    }
+
+    #[test]
+    fn a_poll_much_sooner_than_advised_is_early_but_an_obedient_one_is_not() {
+        let standing = |since_last| Standing {
+            since_last_poll_ms: Some(since_last),
+            ..waiting(5_000, 10.0)
+        };
+        let advised = poll_after_ms(&standing(0));
+        assert!(advised > 2_000, "{advised}");
+        assert_eq!(early_poll_wait_ms(&standing(advised)), None);
+        assert_eq!(early_poll_wait_ms(&standing(advised / 2)), None);
+        assert_eq!(
+            early_poll_wait_ms(&standing(100)),
+            Some(advised / 2 - 100),
+            "half the advice is the default tolerance"
+        );
+        let off = Standing {
+            min_poll_percent: 0,
+            ..standing(0)
+        };
+        assert_eq!(early_poll_wait_ms(&off), None);
+        let active = Standing {
+            place: Place::Active { until_ms: 0 },
+            ..standing(0)
+        };
+        assert_eq!(
+            early_poll_wait_ms(&active),
+            None,
+            "only waiting users are paced"
+        );
     }
 
     /// A full line (no free slot) measured moving at `rate` per second, far
@@ -198,6 +500,8 @@ mod tests {
                 ..pace(rate)
             },
             heartbeat_ttl_ms: 60_000,
+            since_last_poll_ms: None,
+            min_poll_percent: 50,
         }
     }
 

@@ -3,11 +3,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use shared::extract::RequestError;
-use shared::problem::Problem;
+use shared::problem::{Problem, error_chain};
 use shared::redis_pool::RedisFailure;
 use shared::token::TokenError;
 
 use crate::domain::InvalidQueueConfig;
+use crate::pow::PowError;
+
+/// How long a newcomer refused by a full line is asked to wait.
+const QUEUE_FULL_RETRY_AFTER_MS: u64 = 30_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -17,12 +21,33 @@ pub enum QueueError {
     InvalidConfig(#[from] InvalidQueueConfig),
     #[error("no queue with this id is configured")]
     QueueNotFound,
+    #[error(
+        "this queue is declared in the service's configuration; remove it there, or it comes back"
+    )]
+    QueueDeclared,
     #[error("the queue token is not valid for this queue")]
     TokenInvalid,
     #[error("the queue token belongs to another user")]
     TokenNotYours,
     #[error("the token has left the queue (evicted, expired, left or completed); issue a new one")]
     TokenExpired,
+    #[error("too many requests: {what}; retry later")]
+    RateLimited {
+        what: &'static str,
+        retry_after_ms: u64,
+    },
+    #[error("the line is full; retry later")]
+    QueueFull,
+    #[error(
+        "this queue asks a proof of work of {difficulty_bits} bits: get a challenge from \
+         POST /v1/queues/{{queue_id}}/challenges, solve it, and send X-Pow-Challenge and \
+         X-Pow-Solution"
+    )]
+    PowRequired { difficulty_bits: u8 },
+    #[error(transparent)]
+    PowInvalid(#[from] PowError),
+    #[error("this proof-of-work challenge was already used; ask for a new one")]
+    PowReused,
     #[error("queue storage is unavailable")]
     Unavailable(#[source] RedisFailure),
     #[error("unexpected failure")]
@@ -55,9 +80,30 @@ impl QueueError {
             Self::Request(err) => return err.problem(),
             Self::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "INVALID_QUEUE_CONFIG"),
             Self::QueueNotFound => (StatusCode::NOT_FOUND, "QUEUE_NOT_FOUND"),
+            Self::QueueDeclared => (StatusCode::CONFLICT, "QUEUE_DECLARED"),
             Self::TokenInvalid => (StatusCode::UNAUTHORIZED, "TOKEN_INVALID"),
             Self::TokenNotYours => (StatusCode::FORBIDDEN, "TOKEN_NOT_YOURS"),
             Self::TokenExpired => (StatusCode::GONE, "TOKEN_EXPIRED"),
+            Self::RateLimited { retry_after_ms, .. } => {
+                return Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    self.to_string(),
+                )
+                .with_retry_after_ms(*retry_after_ms);
+            }
+            Self::QueueFull => {
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "QUEUE_FULL",
+                    self.to_string(),
+                )
+                .with_retry_after_ms(QUEUE_FULL_RETRY_AFTER_MS);
+            }
+            Self::PowRequired { .. } => (StatusCode::FORBIDDEN, "POW_REQUIRED"),
+            Self::PowInvalid(PowError::Expired) => (StatusCode::FORBIDDEN, "POW_EXPIRED"),
+            Self::PowInvalid(_) => (StatusCode::FORBIDDEN, "POW_INVALID"),
+            Self::PowReused => (StatusCode::FORBIDDEN, "POW_REUSED"),
             Self::Unavailable(_) => return Problem::unavailable(),
             Self::Unexpected(_) => return Problem::internal(),
         };
@@ -82,16 +128,4 @@ impl ResponseError for QueueError {
         }
         self.problem().to_response()
     }
-}
-
-/// `outer: inner: root` for one log line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod pow;
 pub mod routes;
 pub mod scheduler;
 pub mod startup;

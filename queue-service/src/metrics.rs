@@ -1,10 +1,52 @@
 //! Queue metrics beside the shared HTTP ones. Counters are per replica
 //! (sum them across replicas); the size gauges are read from Redis at scrape
-//! time so every replica reports the same, current numbers.
+//! time so every replica reports the same, current numbers. A deleted
+//! queue's series are removed, so labels do not pile up over many sales.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::store::TickReport;
+
+const EVICTION_REASONS: [&str; 3] = ["silent_waiting", "silent_active", "active_expired"];
+
+/// Why a request was turned away before it touched the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    IssueAddressLimit,
+    IssueUserLimit,
+    EarlyHeartbeat,
+    QueueFull,
+    PowRequired,
+    PowInvalid,
+    PowReused,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 7] = [
+        Refusal::IssueAddressLimit,
+        Refusal::IssueUserLimit,
+        Refusal::EarlyHeartbeat,
+        Refusal::QueueFull,
+        Refusal::PowRequired,
+        Refusal::PowInvalid,
+        Refusal::PowReused,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::IssueAddressLimit => "issue_address_limit",
+            Refusal::IssueUserLimit => "issue_user_limit",
+            Refusal::EarlyHeartbeat => "early_heartbeat",
+            Refusal::QueueFull => "queue_full",
+            Refusal::PowRequired => "pow_required",
+            Refusal::PowInvalid => "pow_invalid",
+            Refusal::PowReused => "pow_reused",
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct QueueMetrics {
@@ -12,7 +54,11 @@ pub struct QueueMetrics {
     pub active: IntGaugeVec,
     promoted: IntCounterVec,
     evicted: IntCounterVec,
+    refused: IntCounterVec,
+    credited_outage_ms: IntCounterVec,
     tick_seconds: Histogram,
+    /// Queues this replica has series for.
+    labelled: Arc<Mutex<HashSet<String>>>,
 }
 
 impl QueueMetrics {
@@ -37,6 +83,21 @@ impl QueueMetrics {
                 Opts::new("queue_evicted_total", "Users removed by the scheduler"),
                 &["queue", "reason"],
             )?,
+            refused: IntCounterVec::new(
+                Opts::new(
+                    "queue_refused_total",
+                    "Requests turned away by an abuse limit, a full line or a missing proof of work",
+                ),
+                &["queue", "reason"],
+            )?,
+            credited_outage_ms: IntCounterVec::new(
+                Opts::new(
+                    "queue_outage_credited_milliseconds_total",
+                    "Time the queue could not be served, credited to its clock so nobody lost their place",
+                ),
+                &["queue"],
+            )?,
+            labelled: Arc::default(),
             tick_seconds: Histogram::with_opts(
                 HistogramOpts::new("queue_tick_duration_seconds", "Scheduler tick latency")
                     .buckets(vec![
@@ -48,21 +109,48 @@ impl QueueMetrics {
         registry.register(Box::new(metrics.active.clone()))?;
         registry.register(Box::new(metrics.promoted.clone()))?;
         registry.register(Box::new(metrics.evicted.clone()))?;
+        registry.register(Box::new(metrics.refused.clone()))?;
+        registry.register(Box::new(metrics.credited_outage_ms.clone()))?;
         registry.register(Box::new(metrics.tick_seconds.clone()))?;
         Ok(metrics)
     }
 
+    fn remember(&self, queue: &str) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        if !labelled.contains(queue) {
+            labelled.insert(queue.to_owned());
+        }
+    }
+
+    /// Sets the size gauges of a queue, read from Redis.
+    pub fn record_sizes(&self, queue: &str, waiting: u64, active: u64) {
+        self.remember(queue);
+        let as_gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.waiting
+            .with_label_values(&[queue])
+            .set(as_gauge(waiting));
+        self.active
+            .with_label_values(&[queue])
+            .set(as_gauge(active));
+    }
+
     pub fn record_tick(&self, queue: &str, report: &TickReport, seconds: f64) {
+        self.remember(queue);
         self.tick_seconds.observe(seconds);
         self.promoted
             .with_label_values(&[queue])
             .inc_by(report.promoted);
-        for (reason, count) in [
-            ("silent_waiting", report.evicted_silent_waiting),
-            ("silent_active", report.evicted_silent_active),
-            ("active_expired", report.expired_active),
-        ] {
+        for (reason, count) in EVICTION_REASONS.into_iter().zip([
+            report.evicted_silent_waiting,
+            report.evicted_silent_active,
+            report.expired_active,
+        ]) {
             self.record_eviction(queue, reason, count);
+        }
+        if report.credited_ms > 0 {
+            self.credited_outage_ms
+                .with_label_values(&[queue])
+                .inc_by(report.credited_ms);
         }
     }
 
@@ -72,11 +160,53 @@ impl QueueMetrics {
         self.record_eviction(queue, "active_expired", count);
     }
 
+    pub fn record_refusal(&self, queue: &str, refusal: Refusal) {
+        self.remember(queue);
+        self.refused
+            .with_label_values(&[queue, refusal.label()])
+            .inc();
+    }
+
     fn record_eviction(&self, queue: &str, reason: &str, count: u64) {
         if count > 0 {
+            self.remember(queue);
             self.evicted
                 .with_label_values(&[queue, reason])
                 .inc_by(count);
+        }
+    }
+
+    /// Drops the series of every queue not in `live` (deleted, perhaps
+    /// through another replica).
+    pub fn forget_all_but(&self, live: &[&str]) {
+        let gone: Vec<String> = {
+            let labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+            labelled
+                .iter()
+                .filter(|queue| !live.contains(&queue.as_str()))
+                .cloned()
+                .collect()
+        };
+        for queue in gone {
+            self.forget(&queue);
+        }
+    }
+
+    /// Drops every series of a deleted queue.
+    pub fn forget(&self, queue: &str) {
+        self.labelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(queue);
+        let _ = self.waiting.remove_label_values(&[queue]);
+        let _ = self.active.remove_label_values(&[queue]);
+        let _ = self.promoted.remove_label_values(&[queue]);
+        let _ = self.credited_outage_ms.remove_label_values(&[queue]);
+        for reason in EVICTION_REASONS {
+            let _ = self.evicted.remove_label_values(&[queue, reason]);
+        }
+        for refusal in Refusal::ALL {
+            let _ = self.refused.remove_label_values(&[queue, refusal.label()]);
         }
     }
 }

@@ -1,26 +1,29 @@
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, queues, tokens};
+use crate::routes::{admin, dev, queues, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "queue-service", description = "Fair, bounded virtual waiting line"),
-    paths(admin::put_queue, queues::get_queue, tokens::issue, tokens::heartbeat, tokens::leave),
+    paths(
+        admin::put_queue,
+        admin::delete_queue,
+        queues::get_queue,
+        tokens::issue,
+        tokens::challenge,
+        tokens::heartbeat,
+        tokens::leave,
+        dev::sign_in,
+    ),
     components(schemas(shared::problem::Problem)),
-    modifiers(&AdminKey)
+    modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
 
-struct AdminKey;
+struct SecuritySchemes;
 
-impl Modify for AdminKey {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme(
-                "admin_key",
-                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-            );
-        }
+        shared::auth::add_security_schemes(openapi);
     }
 }

@@ -7,15 +7,19 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use shared::auth::{AuthSettingsError, Authenticator};
+use shared::client_addr::{InvalidTrustedProxies, TrustedProxies};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
 use shared::metrics::Metrics;
 use shared::redis_pool::{RedisFailure, build_pool};
+use shared::supervise::{SupervisionError, Worker, serve_with_workers};
 use shared::token::TokenCodec;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::metrics::QueueMetrics;
+use crate::pow::PowCodec;
 use crate::routes;
 use crate::scheduler::Scheduler;
 use crate::state::QueueState;
@@ -28,6 +32,10 @@ const SHUTDOWN_GRACE_SECONDS: u64 = 30;
 pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Auth(#[from] AuthSettingsError),
+    #[error(transparent)]
+    TrustedProxies(#[from] InvalidTrustedProxies),
     #[error("cannot set up redis")]
     Redis(#[from] RedisFailure),
     #[error("cannot listen on the configured address")]
@@ -45,7 +53,12 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secrets = settings.secrets.require()?;
+        let authenticator = Authenticator::from_settings(&settings.auth)?;
+        let trusted_proxies = TrustedProxies::parse(&settings.http.trusted_proxies)?;
+        let declared = settings.declared_queues()?;
+        tracing::info!("{}", authenticator.describe());
         let store = QueueStore::new(build_pool(&settings.redis)?);
+        shared::redis_pool::warn_if_not_persistent(store.pool(), &settings.redis).await;
         let metrics = Metrics::new("queue-service");
         let queue_metrics = QueueMetrics::register(metrics.registry())?;
 
@@ -58,15 +71,21 @@ impl Application {
                 queue_metrics.clone(),
                 Duration::from_millis(settings.scheduler.tick_ms.max(10)),
                 settings.scheduler.eviction_batch.max(1),
+                declared.clone(),
             )
         });
+        let dev_sign_in = settings.auth.dev_signin;
         let state = web::Data::new(QueueState {
             store,
             codec: TokenCodec::new(&secrets.queue_token_secret),
+            pow: PowCodec::new(&secrets.queue_token_secret),
             metrics: queue_metrics,
+            declared: declared.into_iter().map(|(queue, _)| queue).collect(),
         });
         let metrics = web::Data::new(metrics);
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
+        let authenticator = web::Data::new(authenticator);
+        let trusted_proxies = web::Data::new(trusted_proxies);
 
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -77,7 +96,14 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())
+                .app_data(authenticator.clone())
+                .app_data(trusted_proxies.clone())
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if dev_sign_in {
+                        routes::configure_dev_sign_in(cfg);
+                    }
+                })
                 .configure(shared::http::configure_error_handling)
         })
         .listen(listener)?
@@ -98,26 +124,16 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT (actix drains in-flight requests), with
-    /// the scheduler beside it. A scheduler that dies stops the server so the
-    /// orchestrator restarts the replica rather than leaving a queue unticked.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Some(scheduler) = self.scheduler else {
-            return self.server.await;
-        };
+    /// the scheduler beside it (see `shared::supervise`): a scheduler that
+    /// dies stops the server so the orchestrator restarts the replica rather
+    /// than leaving a queue unticked.
+    pub async fn run_until_stopped(self) -> Result<(), SupervisionError> {
         let shutdown = CancellationToken::new();
-        let handle = self.server.handle();
-        let mut scheduler = tokio::spawn(scheduler.run(shutdown.clone()));
-        tokio::select! {
-            served = self.server => {
-                shutdown.cancel();
-                let _ = scheduler.await;
-                served
-            }
-            exited = &mut scheduler => {
-                tracing::error!(?exited, "scheduler exited; stopping the server");
-                handle.stop(true).await;
-                Err(std::io::Error::other("scheduler exited"))
-            }
-        }
+        let workers = self
+            .scheduler
+            .map(|scheduler| Worker::spawn("scheduler", scheduler.run(shutdown.clone())))
+            .into_iter()
+            .collect();
+        serve_with_workers(self.server, shutdown, workers).await
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
+use shared::auth::AuthSettings;
 use shared::config::{HttpSettings, LogSettings, RedisSettings, SecretSettings, SettingsError};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -18,9 +19,34 @@ pub struct Settings {
     /// (see [`SecretSettings::require`]) rather than as a parse error.
     #[serde(default)]
     pub secrets: SecretSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
     pub holds: HoldSettings,
     pub balance: BalanceSettings,
+    pub idempotency: IdempotencySettings,
     pub log: LogSettings,
+}
+
+/// How long idempotency records are kept. A retry with the same key within
+/// the retention gets the first answer back; after it, the key is free
+/// again, and a request that would take effect twice is still refused by
+/// the ledger's unique (user, key) (422 `IDEMPOTENCY_KEY_REUSED`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencySettings {
+    pub retention_hours: u64,
+    pub purge_interval_ms: u64,
+    /// Rows per purge statement, so one purge never locks a large range.
+    pub purge_batch: u32,
+}
+
+impl IdempotencySettings {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_hours.saturating_mul(3600))
+    }
+
+    pub fn purge_interval(&self) -> Duration {
+        Duration::from_millis(self.purge_interval_ms.max(1))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,9 +118,19 @@ impl Settings {
                 .set_default("holds.ttl_seconds", 300)?
                 .set_default("holds.sweep_interval_ms", 1000)?
                 .set_default("holds.sweep_batch", 500)?
-                .set_default("balance.max_charge_amount", 10_000_000)
+                .set_default("balance.max_charge_amount", 10_000_000)?
+                .set_default("idempotency.retention_hours", 24 * 7)?
+                .set_default("idempotency.purge_interval_ms", 60_000)?
+                .set_default("idempotency.purge_batch", 1000)
         })?;
         settings.holds.validate()?;
+        if !(1..=24 * 365).contains(&settings.idempotency.retention_hours) {
+            return Err(SettingsError::OutOfRange {
+                variable: "IDEMPOTENCY_RETENTION_HOURS",
+                expected: "between 1 and 8760 hours".to_owned(),
+                value: settings.idempotency.retention_hours.to_string(),
+            });
+        }
         Ok(settings)
     }
 }

@@ -5,12 +5,12 @@
 //! errors answer with a generic body and log their cause chain here, once.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use shared::extract::RequestError;
 use shared::problem::Problem;
+pub use shared::problem::error_chain;
 use shared::redis_pool::RedisFailure;
 use shared::token::TokenError;
 
@@ -116,15 +116,15 @@ impl ResponseError for ReservationError {
     }
 }
 
-/// `outer: cause: root cause`, for the log.
-pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let _ = write!(chain, ": {cause}");
-        source = cause.source();
+impl From<crate::storage::payments::PaymentRefusal> for ReservationError {
+    fn from(refusal: crate::storage::payments::PaymentRefusal) -> Self {
+        use crate::storage::payments::PaymentRefusal as R;
+        match refusal {
+            R::AlreadyConfirmed => Self::ReservationAlreadyConfirmed,
+            R::HoldExpired => Self::HoldExpired,
+            R::InsufficientBalance => Self::InsufficientBalance,
+        }
     }
-    chain
 }
 
 impl From<Invalid> for ReservationError {

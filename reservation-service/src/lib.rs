@@ -11,6 +11,7 @@ pub mod expiry;
 pub mod gate;
 pub mod metrics;
 pub mod openapi;
+pub mod purge;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -1,14 +1,39 @@
 //! `reservation-service` serves the API; `reservation-service migrate`
 //! applies the database migrations and exits.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use reservation_service::config::Settings;
 use reservation_service::error::error_chain;
 use reservation_service::startup::{self, Application};
 
+const USAGE: &str = "\
+reservation-service: concerts, seat holds and payments behind the queue gate
+
+Usage: reservation-service [migrate | --help]
+  migrate    apply the database migrations and exit
+
+Configured by environment variables (see the README for all of them):
+  PORT, BIND_ADDR                 where to listen (8082, 127.0.0.1)
+  DATABASE_URL                    MySQL 8.x or MariaDB 10.11+
+  REDIS_URL                       the queue's Redis
+  REDIS_KEY_PREFIX                namespace shared with the queue service
+  QUEUE_TOKEN_SECRET              HMAC key of queue tokens (required)
+  ADMIN_API_KEY                   bearer key of /v1/admin/* (required)
+  AUTH_MODE                       jwt (default) or trusted-header
+  AUTH_JWT_SECRET | AUTH_JWT_PUBLIC_KEY_FILE | AUTH_JWT_JWKS_FILE
+  AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE
+  HOLD_TTL_SECONDS                seat hold lifetime (300)
+  IDEMPOTENCY_RETENTION_HOURS     how long Idempotency-Key answers are kept (168)
+";
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        let _ = std::io::stdout().write_all(USAGE.as_bytes());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(&shared::config::process_env()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -25,9 +50,7 @@ async fn main() -> ExitCode {
             .map(|()| tracing::info!("migrations applied"))
             .map_err(|e| error_chain(&e)),
         Some(other) => {
-            eprintln!(
-                "reservation-service: unknown command {other:?}; usage: reservation-service [migrate]"
-            );
+            eprintln!("reservation-service: unknown command {other:?}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };

@@ -7,13 +7,15 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 pub use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, middleware, web};
+use shared::auth::{AuthSettingsError, Authenticator};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
 use shared::metrics::Metrics;
 use shared::redis_pool::RedisFailure;
+pub use shared::supervise::SupervisionError as RunError;
+use shared::supervise::{Worker, serve_with_workers};
 use shared::token::TokenCodec;
 use sqlx::MySqlPool;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
@@ -21,7 +23,7 @@ use crate::config::Settings;
 use crate::gate::Gate;
 use crate::metrics::ReservationMetrics;
 use crate::state::AppState;
-use crate::{expiry, routes, storage};
+use crate::{expiry, purge, routes, storage};
 
 /// In-flight requests get this long to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
@@ -30,6 +32,8 @@ const SHUTDOWN_GRACE_SECONDS: u64 = 30;
 pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Auth(#[from] AuthSettingsError),
     #[error("cannot listen on {address}")]
     Bind {
         address: String,
@@ -48,14 +52,6 @@ pub enum StartupError {
     Server(#[source] std::io::Error),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("the HTTP server failed")]
-    Server(#[source] std::io::Error),
-    #[error("the hold-expiry worker exited unexpectedly")]
-    WorkerExited(#[source] Option<tokio::task::JoinError>),
-}
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -69,6 +65,8 @@ impl Application {
     /// prepares the HTTP server. Refuses to build without the secrets.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let secrets = settings.secrets.require()?;
+        let authenticator = Authenticator::from_settings(&settings.auth)?;
+        tracing::info!("{}", authenticator.describe());
         let address = format!("{}:{}", settings.http.bind_addr, settings.http.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -82,6 +80,7 @@ impl Application {
         let db = storage::build_pool(&settings.database).map_err(StartupError::Database)?;
         storage::migrate(&db).await?;
         let redis = shared::redis_pool::build_pool(&settings.redis)?;
+        shared::redis_pool::warn_if_not_persistent(&redis, &settings.redis).await;
 
         let metrics = Metrics::new("reservation-service");
         let reservation_metrics = ReservationMetrics::register(metrics.registry())?;
@@ -97,6 +96,7 @@ impl Application {
         let state = web::Data::new(state);
         let metrics = web::Data::new(metrics);
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
+        let authenticator = web::Data::new(authenticator);
 
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -108,6 +108,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())
+                .app_data(authenticator.clone())
                 .configure(shared::http::configure_error_handling)
                 .configure(routes::configure)
         })
@@ -138,37 +139,31 @@ impl Application {
     }
 
     /// Serves until the server stops (SIGTERM drains in-flight requests),
-    /// with the hold-expiry worker running beside it. If the worker exits
-    /// on its own, that is reported and the server is stopped too, so a
-    /// supervisor restarts the replica rather than leaving it half-working.
+    /// with the hold-expiry sweep and the idempotency purge beside it (see
+    /// `shared::supervise`).
     pub async fn run_until_stopped(self) -> Result<(), RunError> {
         let shutdown = CancellationToken::new();
-        let handle = self.server.handle();
-        let mut worker: JoinHandle<()> = tokio::spawn(expiry::run(
-            self.db.clone(),
-            self.settings.holds.sweep_interval(),
-            self.settings.holds.sweep_batch,
-            self.metrics.clone(),
-            shutdown.clone(),
-        ));
-        let mut server = self.server;
-
-        let result = tokio::select! {
-            served = &mut server => {
-                shutdown.cancel();
-                if let Err(err) = (&mut worker).await {
-                    tracing::error!(error = %err, "hold-expiry worker failed during shutdown");
-                }
-                served.map_err(RunError::Server)
-            }
-            exited = &mut worker => {
-                let err = RunError::WorkerExited(exited.err());
-                tracing::error!(error = %err, "stopping the server");
-                handle.stop(true).await;
-                let _ = server.await;
-                Err(err)
-            }
-        };
+        let workers = vec![
+            Worker::spawn(
+                "hold-expiry",
+                expiry::run(
+                    self.db.clone(),
+                    self.settings.holds.sweep_interval(),
+                    self.settings.holds.sweep_batch,
+                    self.metrics.clone(),
+                    shutdown.clone(),
+                ),
+            ),
+            Worker::spawn(
+                "idempotency-purge",
+                purge::run(
+                    self.db.clone(),
+                    self.settings.idempotency.clone(),
+                    shutdown.clone(),
+                ),
+            ),
+        ];
+        let result = serve_with_workers(self.server, shutdown, workers).await;
         self.db.close().await;
         result
     }

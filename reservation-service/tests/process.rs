@@ -61,6 +61,10 @@ fn service(database: &Database, envs: &[(&str, &str)]) -> Command {
         .env("DATABASE_URL", database.url())
         .env("QUEUE_TOKEN_SECRET", "process-test-secret-0123456789")
         .env("ADMIN_API_KEY", "process-test-admin-0123456789")
+        .env(
+            "AUTH_JWT_SECRET",
+            "process-test-jwt-secret-0123456789-abcdef",
+        )
         .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -19,6 +19,15 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("BIND_ADDR", "http.bind_addr"),
     ("HTTP_WORKERS", "http.workers"),
     ("CORS_ALLOWED_ORIGINS", "http.cors_allowed_origins"),
+    ("TRUSTED_PROXIES", "http.trusted_proxies"),
+    ("AUTH_MODE", "auth.mode"),
+    ("AUTH_JWT_SECRET", "auth.jwt_secret"),
+    ("AUTH_JWT_PUBLIC_KEY_FILE", "auth.jwt_public_key_file"),
+    ("AUTH_JWT_JWKS_FILE", "auth.jwt_jwks_file"),
+    ("AUTH_JWT_ISSUER", "auth.jwt_issuer"),
+    ("AUTH_JWT_AUDIENCE", "auth.jwt_audience"),
+    ("AUTH_DEV_SIGNIN", "auth.dev_signin"),
+    ("AUTH_DEV_SIGNIN_TTL_SECONDS", "auth.dev_signin_ttl_seconds"),
     ("REDIS_URL", "redis.url"),
     ("REDIS_POOL_SIZE", "redis.pool_size"),
     ("REDIS_KEY_PREFIX", "redis.key_prefix"),
@@ -27,6 +36,7 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("QUEUE_TOKEN_SECRET", "secrets.queue_token_secret"),
     ("ADMIN_API_KEY", "secrets.admin_api_key"),
     ("HOLD_TTL_SECONDS", "holds.ttl_seconds"),
+    ("IDEMPOTENCY_RETENTION_HOURS", "idempotency.retention_hours"),
     ("SCHEDULER_TICK_MS", "scheduler.tick_ms"),
     ("LOG_FORMAT", "log.format"),
 ];
@@ -100,6 +110,10 @@ pub struct HttpSettings {
     /// (e.g. `https://tickets.example.com`); empty allows none.
     #[serde(default)]
     pub cors_allowed_origins: String,
+    /// Comma-separated CIDR blocks of our own proxies, whose
+    /// `X-Forwarded-For` is believed (see `crate::client_addr`).
+    #[serde(default)]
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

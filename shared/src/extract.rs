@@ -1,5 +1,8 @@
-//! Request extractors for the headers both services read: the caller's
-//! identity, the queue token, the admin key and the idempotency key.
+//! Request extractors for the headers both services read: the queue token,
+//! the admin key and the idempotency key (the caller's identity is in
+//! [`crate::auth`]). A header that may carry one value and arrives twice is
+//! refused: which copy a proxy or a framework would pick differs, and an
+//! attacker can exploit the difference.
 
 use std::future::{Ready, ready};
 
@@ -7,9 +10,9 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, ResponseError, web};
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::UserId;
 use crate::problem::Problem;
 
 pub const USER_ID_HEADER: &str = "X-User-Id";
@@ -19,12 +22,10 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
 /// Why a request's credentials or headers were refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("the X-User-Id header is missing")]
-    UserIdMissing,
-    #[error("the X-User-Id header is not a valid user id")]
-    UserIdInvalid,
+    #[error("the {name} header must be sent once, not several times")]
+    HeaderRepeated { name: &'static str },
     #[error("the X-Queue-Token header is missing")]
     QueueTokenMissing,
     #[error("admin credentials are missing or wrong")]
@@ -38,8 +39,7 @@ pub enum RequestError {
 impl RequestError {
     pub fn problem(&self) -> Problem {
         let (status, code) = match self {
-            Self::UserIdMissing => (StatusCode::UNAUTHORIZED, "USER_ID_MISSING"),
-            Self::UserIdInvalid => (StatusCode::UNAUTHORIZED, "USER_ID_INVALID"),
+            Self::HeaderRepeated { .. } => (StatusCode::BAD_REQUEST, "HEADER_REPEATED"),
             Self::QueueTokenMissing => (StatusCode::UNAUTHORIZED, "TOKEN_MISSING"),
             Self::AdminUnauthorized => (StatusCode::UNAUTHORIZED, "ADMIN_UNAUTHORIZED"),
             Self::IdempotencyKeyMissing => (StatusCode::BAD_REQUEST, "IDEMPOTENCY_KEY_MISSING"),
@@ -59,24 +59,18 @@ impl ResponseError for RequestError {
     }
 }
 
-fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-impl FromRequest for UserId {
-    type Error = RequestError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.headers().get(USER_ID_HEADER) {
-            None => Err(RequestError::UserIdMissing),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|raw| UserId::parse(raw).ok())
-                .ok_or(RequestError::UserIdInvalid),
-        })
+/// The one value of a header that may appear once: `Ok(None)` when absent
+/// (or not visible ASCII), 400 `HEADER_REPEATED` when sent more than once.
+pub fn single_header<'r>(
+    req: &'r HttpRequest,
+    name: &'static str,
+) -> Result<Option<&'r str>, RequestError> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(RequestError::HeaderRepeated { name });
     }
+    Ok(first.and_then(|v| v.to_str().ok()))
 }
 
 /// The raw `X-Queue-Token` header; verification needs the queue and user,
@@ -89,18 +83,28 @@ impl FromRequest for QueueTokenHeader {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            header(req, QUEUE_TOKEN_HEADER)
-                .filter(|raw| !raw.is_empty())
+        ready(single_header(req, QUEUE_TOKEN_HEADER).and_then(|raw| {
+            raw.filter(|raw| !raw.is_empty())
                 .map(|raw| Self(raw.to_owned()))
-                .ok_or(RequestError::QueueTokenMissing),
-        )
+                .ok_or(RequestError::QueueTokenMissing)
+        }))
     }
 }
 
 /// The bearer key that guards `/v1/admin/*`, shared as app data.
 #[derive(Clone)]
 pub struct AdminApiKey(pub SecretString);
+
+impl AdminApiKey {
+    /// Constant time whatever the presented key's length: both sides are
+    /// hashed first, so neither the content nor the length of the real key
+    /// shows in the comparison's timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        let expected = Sha256::digest(self.0.expose_secret().as_bytes());
+        let presented = Sha256::digest(presented.as_bytes());
+        expected.ct_eq(&presented).into()
+    }
+}
 
 /// Present in a handler's arguments means the caller proved the admin key.
 #[derive(Debug)]
@@ -112,17 +116,12 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let expected = req.app_data::<web::Data<AdminApiKey>>();
-        let presented = header(req, "Authorization").and_then(|v| v.strip_prefix("Bearer "));
+        let presented = match single_header(req, "Authorization") {
+            Ok(value) => value.and_then(|v| v.strip_prefix("Bearer ")),
+            Err(err) => return ready(Err(err)),
+        };
         ready(match (expected, presented) {
-            (Some(expected), Some(presented))
-                if bool::from(
-                    presented
-                        .as_bytes()
-                        .ct_eq(expected.0.expose_secret().as_bytes()),
-                ) =>
-            {
-                Ok(Admin)
-            }
+            (Some(expected), Some(presented)) if expected.matches(presented) => Ok(Admin),
             _ => Err(RequestError::AdminUnauthorized),
         })
     }
@@ -137,17 +136,19 @@ impl FromRequest for IdempotencyKey {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(match req.headers().get(IDEMPOTENCY_KEY_HEADER) {
-            None => Err(RequestError::IdempotencyKeyMissing),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .filter(|raw| {
-                    (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&raw.len())
-                        && raw.bytes().all(|b| b.is_ascii_graphic())
-                })
-                .map(|raw| Self(raw.to_owned()))
-                .ok_or(RequestError::IdempotencyKeyInvalid),
-        })
+        ready(parse_idempotency_key(req))
     }
+}
+
+fn parse_idempotency_key(req: &HttpRequest) -> Result<IdempotencyKey, RequestError> {
+    if !req.headers().contains_key(IDEMPOTENCY_KEY_HEADER) {
+        return Err(RequestError::IdempotencyKeyMissing);
+    }
+    single_header(req, IDEMPOTENCY_KEY_HEADER)?
+        .filter(|raw| {
+            (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&raw.len())
+                && raw.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(|raw| IdempotencyKey(raw.to_owned()))
+        .ok_or(RequestError::IdempotencyKeyInvalid)
 }

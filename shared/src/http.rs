@@ -1,11 +1,11 @@
 //! HTTP plumbing both services mount the same way.
 
 use actix_cors::Cors;
-use actix_web::http::{Method, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, web};
 
-use crate::problem;
+use crate::problem::{self, Problem};
 
 /// How long an idle keep-alive connection stays open. Longer than the
 /// slowest advised poll (30 s), so a polling client reuses its connection
@@ -38,6 +38,96 @@ pub fn method_errors_as_problems<B: 'static>() -> ErrorHandlers<B> {
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         problem::method_not_allowed,
     )
+}
+
+/// One path and the methods it serves; any other method answers 405
+/// problem+json with an `Allow` header naming the ones it does serve.
+pub struct Endpoint {
+    resource: Resource,
+    methods: Vec<Method>,
+}
+
+impl Endpoint {
+    pub fn new(path: &str) -> Self {
+        Self {
+            resource: web::resource(path),
+            methods: Vec::new(),
+        }
+    }
+
+    pub fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self
+            .resource
+            .route(web::route().method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    pub fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::PUT, handler)
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::DELETE, handler)
+    }
+
+    /// The resource, with the 405 answer for every other method.
+    pub fn build(self) -> Resource {
+        let allow = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.resource
+            .default_service(web::to(move || method_not_allowed(allow.clone())))
+    }
+}
+
+async fn method_not_allowed(allow: String) -> HttpResponse {
+    let mut response = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("This resource answers {allow} only."),
+    )
+    .to_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// Liveness: the process serves HTTP.

@@ -1,8 +1,11 @@
-//! Building blocks that both services share: layered configuration, the
-//! queue-token codec, the queue's Redis key layout and the two queue
-//! operations the reservation service runs itself, request extractors,
-//! problem+json errors, HTTP metrics and tracing set-up.
+//! Building blocks that both services share: layered configuration, caller
+//! authentication and client addresses, the queue-token codec, the queue's
+//! Redis key layout and the two queue operations the reservation service
+//! runs itself, request extractors, problem+json errors, HTTP metrics and
+//! tracing set-up.
 
+pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod extract;
 pub mod http;
@@ -11,5 +14,6 @@ pub mod metrics;
 pub mod problem;
 pub mod queue;
 pub mod redis_pool;
+pub mod supervise;
 pub mod telemetry;
 pub mod token;

@@ -31,6 +31,10 @@ pub struct Problem {
     pub detail: String,
     /// Stable upper-snake identifier for programs, e.g. `SEAT_UNAVAILABLE`.
     pub code: Cow<'static, str>,
+    /// Sent as the `Retry-After` header, not in the body.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Problem {
@@ -41,7 +45,15 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             code: Cow::Borrowed(code),
+            retry_after_seconds: None,
         }
+    }
+
+    /// Tells the client when to try again (`Retry-After`, whole seconds,
+    /// rounded up and at least 1).
+    pub fn with_retry_after_ms(mut self, ms: u64) -> Self {
+        self.retry_after_seconds = Some(ms.div_ceil(1000).max(1));
+        self
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -73,8 +85,14 @@ impl Problem {
                 .parse()
                 .expect("problem content type is a valid mime"),
         ));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
-            response.insert_header(("Retry-After", "1"));
+        match self.retry_after_seconds {
+            Some(seconds) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            None => {}
         }
         response.json(self)
     }
@@ -94,6 +112,18 @@ impl ResponseError for Problem {
     fn error_response(&self) -> HttpResponse {
         self.to_response()
     }
+}
+
+/// `outer: cause: root cause`, for one log line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 /// `SEAT_UNAVAILABLE` → `Seat unavailable`.
@@ -175,6 +205,10 @@ pub fn method_not_allowed<B>(
 }
 
 pub async fn not_found() -> HttpResponse {
+    not_found_response()
+}
+
+pub fn not_found_response() -> HttpResponse {
     Problem::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",

@@ -225,6 +225,57 @@ pub async fn ping(pool: &RedisPool) -> Result<(), RedisFailure> {
     Ok(())
 }
 
+/// Warns, by name, when the Redis behind the pool keeps nothing on disk
+/// (no AOF, no snapshot schedule): a restart of such a server loses every
+/// queue's line. Managed servers often refuse `CONFIG`; that is not an
+/// error here, only a question left unanswered.
+pub async fn warn_if_not_persistent(pool: &RedisPool, settings: &RedisSettings) {
+    let address = redacted_address(&settings.url);
+    let answer: Result<(Vec<String>, Vec<String>), RedisFailure> = async {
+        let mut conn = pool.get().await?;
+        let (aof, save) = deadpool_redis::redis::pipe()
+            .cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .cmd("CONFIG")
+            .arg("GET")
+            .arg("save")
+            .query_async(&mut conn)
+            .await?;
+        Ok((aof, save))
+    }
+    .await;
+    match answer {
+        Ok((aof, save)) => {
+            let aof_on = aof.get(1).is_some_and(|v| v == "yes");
+            let snapshots = save.get(1).is_some_and(|v| !v.trim().is_empty());
+            if !aof_on && !snapshots {
+                tracing::warn!(
+                    redis = %address,
+                    "redis at {address} has no persistence (appendonly no, no save points): \
+                     if it restarts, every user's place in line is lost (queues declared in the \
+                     configuration come back, their lines do not); turn on appendonly"
+                );
+            }
+        }
+        Err(err) => tracing::info!(
+            redis = %address,
+            error = %err,
+            "could not ask redis whether it persists its data"
+        ),
+    }
+}
+
+/// `host:port` of a Redis URL, without credentials, for logs.
+pub fn redacted_address(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use deadpool_redis::redis::parse_redis_value;
@@ -251,6 +302,16 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn addresses_for_logs_carry_no_credentials() {
+        assert_eq!(
+            redacted_address("redis://:hunter2@cache.internal:6380/0"),
+            "cache.internal:6380"
+        );
+        assert_eq!(redacted_address("redis://user:pw@h:1"), "h:1");
+        assert_eq!(redacted_address("redis://127.0.0.1:6379"), "127.0.0.1:6379");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Redis and MariaDB, each test with its own database and queue ids, plus
 //! throwaway servers and a cuttable TCP proxy for fault tests.
 
+pub mod auth;
 pub mod load;
 pub mod mysql;
 pub mod process;

@@ -1,25 +1,35 @@
 //! The queue service started in-process on a random port.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_redis::redis;
 use queue_service::config::{SchedulerSettings, Settings};
 use queue_service::domain::QueueConfig;
 use queue_service::startup::Application;
-use queue_service::store::{QueueStore, TickReport};
+use queue_service::store::{QueueStore, TickParams, TickReport};
 use reqwest::Response;
 use secrecy::SecretString;
 use serde_json::Value;
+use shared::auth::AuthSettings;
 use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
 use shared::ids::{QueueId, UserId};
 use shared::queue::KeySpace;
 use shared::token::QueueTicket;
 
-use crate::load::fixtures::issue_many;
+use crate::auth::{Identity, trusted_header_auth};
+use crate::load::fixtures::{NO_LIMITS, issue_many};
 use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, unique_suffix};
 
 pub struct QueueAppOptions {
     pub redis_url: String,
+    /// How callers are identified; trusted-header by default, as most tests
+    /// are about the line, not about authentication.
+    pub auth: AuthSettings,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: String,
+    /// Queues declared in the configuration.
+    pub declared: BTreeMap<String, QueueConfig>,
     /// Each app gets its own key namespace by default, so no other test's
     /// scheduler ticks its queues; apps that must share state pass one.
     pub key_prefix: String,
@@ -31,6 +41,9 @@ impl Default for QueueAppOptions {
     fn default() -> Self {
         Self {
             redis_url: crate::redis_url(),
+            auth: trusted_header_auth(),
+            trusted_proxies: String::new(),
+            declared: BTreeMap::new(),
             key_prefix: unique_key_prefix(),
             tick_ms: Some(100),
         }
@@ -85,6 +98,7 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
             port: 0,
             workers: Some(2),
             cors_allowed_origins: "http://allowed.example".to_owned(),
+            trusted_proxies: options.trusted_proxies.clone(),
         },
         redis: RedisSettings {
             url: options.redis_url.clone(),
@@ -96,6 +110,8 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
             queue_token_secret: Some(SecretString::from(TEST_TOKEN_SECRET)),
             admin_api_key: Some(SecretString::from(TEST_ADMIN_KEY)),
         },
+        auth: options.auth.clone(),
+        queues: options.declared.clone(),
         scheduler: SchedulerSettings {
             enabled: options.tick_ms.is_some(),
             tick_ms: options.tick_ms.unwrap_or(1000),
@@ -110,6 +126,8 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
 pub struct TestQueueApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// How this app's callers identify themselves.
+    pub identity: Identity,
     /// Direct access to the same Redis, for ticking by hand and checks.
     pub store: QueueStore,
     redis_url: String,
@@ -127,6 +145,7 @@ pub async fn spawn_queue_app(options: QueueAppOptions) -> TestQueueApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestQueueApp {
+        identity: Identity::for_settings(&options.auth),
         address,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -156,6 +175,9 @@ pub fn queue_config(
         admit_per_second,
         active_ttl_seconds,
         heartbeat_ttl_seconds,
+        max_waiting: None,
+        pow_difficulty_bits: 0,
+        limits: NO_LIMITS,
     }
 }
 
@@ -185,7 +207,7 @@ impl TestQueueApp {
     /// One scheduler step on `queue`, as the scheduler would run it.
     pub async fn tick(&self, queue: &QueueId) -> TickReport {
         self.store
-            .tick(queue, 10_000)
+            .tick(queue, TickParams::by_hand(10_000))
             .await
             .expect("tick runs")
             .expect("queue is configured")
@@ -201,13 +223,20 @@ impl TestQueueApp {
             .expect("request sent")
     }
 
+    /// A request as `user` would send it.
+    pub fn as_user(&self, request: reqwest::RequestBuilder, user: &str) -> reqwest::RequestBuilder {
+        self.identity.apply(request, user)
+    }
+
     pub async fn issue(&self, queue: &QueueId, user: &str) -> Response {
-        self.client
-            .post(self.url(&format!("/v1/queues/{queue}/tokens")))
-            .header("X-User-Id", user)
-            .send()
-            .await
-            .expect("request sent")
+        self.as_user(
+            self.client
+                .post(self.url(&format!("/v1/queues/{queue}/tokens"))),
+            user,
+        )
+        .send()
+        .await
+        .expect("request sent")
     }
 
     /// Issues and returns the token, asserting success.
@@ -226,23 +255,27 @@ impl TestQueueApp {
     }
 
     pub async fn heartbeat(&self, queue: &QueueId, user: &str, token: &str) -> Response {
-        self.client
-            .post(self.url(&format!("/v1/queues/{queue}/heartbeat")))
-            .header("X-User-Id", user)
-            .header("X-Queue-Token", token)
-            .send()
-            .await
-            .expect("request sent")
+        self.as_user(
+            self.client
+                .post(self.url(&format!("/v1/queues/{queue}/heartbeat"))),
+            user,
+        )
+        .header("X-Queue-Token", token)
+        .send()
+        .await
+        .expect("request sent")
     }
 
     pub async fn leave(&self, queue: &QueueId, user: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(&format!("/v1/queues/{queue}/tokens/me")))
-            .header("X-User-Id", user)
-            .header("X-Queue-Token", token)
-            .send()
-            .await
-            .expect("request sent")
+        self.as_user(
+            self.client
+                .delete(self.url(&format!("/v1/queues/{queue}/tokens/me"))),
+            user,
+        )
+        .header("X-Queue-Token", token)
+        .send()
+        .await
+        .expect("request sent")
     }
 
     pub async fn get_stats(&self, queue: &QueueId) -> Response {

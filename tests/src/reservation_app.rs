@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use deadpool_redis::redis;
 use queue_service::store::QueueStore;
-use reservation_service::config::{BalanceSettings, DatabaseSettings, HoldSettings, Settings};
+use reservation_service::config::{
+    BalanceSettings, DatabaseSettings, HoldSettings, IdempotencySettings, Settings,
+};
 use reservation_service::startup::{Application, ServerHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::auth::AuthSettings;
 use shared::config::{HttpSettings, LogFormat, LogSettings, RedisSettings, SecretSettings};
 use shared::ids::{QueueId, UserId};
 use shared::redis_pool::RedisPool;
@@ -22,6 +25,7 @@ use sqlx::mysql::MySqlPoolOptions;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::auth::{Identity, trusted_header_auth};
 use crate::mysql::TestDatabase;
 use crate::proxy::TcpProxy;
 use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, redis_url, unique_suffix};
@@ -46,6 +50,10 @@ pub struct ReservationAppOptions {
     /// `REDIS_KEY_PREFIX`, unique per app by default; a test running the
     /// queue service beside this one passes the queue app's prefix.
     pub redis_key_prefix: String,
+    /// How callers are identified; trusted-header unless a test is about
+    /// authentication.
+    pub auth: AuthSettings,
+    pub idempotency_retention_hours: u64,
 }
 
 impl Default for ReservationAppOptions {
@@ -60,6 +68,8 @@ impl Default for ReservationAppOptions {
             redis_via_proxy: false,
             cors_allowed_origins: String::new(),
             redis_key_prefix: crate::queue_app::unique_key_prefix(),
+            auth: trusted_header_auth(),
+            idempotency_retention_hours: 24 * 7,
         }
     }
 }
@@ -69,6 +79,8 @@ impl Default for ReservationAppOptions {
 pub struct TestReservationApp {
     /// `http://127.0.0.1:<port>`
     pub address: String,
+    /// How this app's callers identify themselves.
+    pub identity: Identity,
     pub port: u16,
     /// Pooled generously so hundreds of requests can be in flight at once.
     pub client: reqwest::Client,
@@ -152,6 +164,7 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
             port: 0,
             workers: Some(2),
             cors_allowed_origins: options.cors_allowed_origins.clone(),
+            trusted_proxies: String::new(),
         },
         redis: RedisSettings {
             url: app_redis_url,
@@ -167,6 +180,12 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         secrets: SecretSettings {
             queue_token_secret: Some(TEST_TOKEN_SECRET.to_owned().into()),
             admin_api_key: Some(TEST_ADMIN_KEY.to_owned().into()),
+        },
+        auth: options.auth.clone(),
+        idempotency: IdempotencySettings {
+            retention_hours: options.idempotency_retention_hours,
+            purge_interval_ms: 200,
+            purge_batch: 100,
         },
         holds: HoldSettings {
             ttl_seconds: options.hold_ttl_seconds,
@@ -206,6 +225,7 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         .expect("build the HTTP client");
 
     TestReservationApp {
+        identity: Identity::for_settings(&options.auth),
         address: format!("http://127.0.0.1:{port}"),
         port,
         client,
@@ -231,6 +251,11 @@ impl Drop for TestReservationApp {
 impl TestReservationApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// A request as `user` would send it.
+    pub fn as_user(&self, request: reqwest::RequestBuilder, user: &str) -> reqwest::RequestBuilder {
+        self.identity.apply(request, user)
     }
 
     pub async fn create_concert(&self, body: &Value) -> reqwest::Response {
@@ -336,9 +361,7 @@ impl TestReservationApp {
         schedule_id: u64,
         seat_id: u64,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/reservations"))
-            .header("X-User-Id", user)
+        self.as_user(self.client.post(self.url("/v1/reservations")), user)
             .header("X-Queue-Token", token)
             .json(&json!({ "schedule_id": schedule_id, "seat_id": seat_id }))
             .send()
@@ -361,14 +384,16 @@ impl TestReservationApp {
         reservation_id: u64,
         idempotency_key: &str,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/v1/reservations/{reservation_id}/payment")))
-            .header("X-User-Id", user)
-            .header("X-Queue-Token", token)
-            .header("Idempotency-Key", idempotency_key)
-            .send()
-            .await
-            .expect("POST payment")
+        self.as_user(
+            self.client
+                .post(self.url(&format!("/v1/reservations/{reservation_id}/payment"))),
+            user,
+        )
+        .header("X-Queue-Token", token)
+        .header("Idempotency-Key", idempotency_key)
+        .send()
+        .await
+        .expect("POST payment")
     }
 
     pub async fn charge(
@@ -377,14 +402,15 @@ impl TestReservationApp {
         idempotency_key: &str,
         amount: Value,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url("/v1/users/me/balance/charges"))
-            .header("X-User-Id", user)
-            .header("Idempotency-Key", idempotency_key)
-            .json(&json!({ "amount": amount }))
-            .send()
-            .await
-            .expect("POST charge")
+        self.as_user(
+            self.client.post(self.url("/v1/users/me/balance/charges")),
+            user,
+        )
+        .header("Idempotency-Key", idempotency_key)
+        .json(&json!({ "amount": amount }))
+        .send()
+        .await
+        .expect("POST charge")
     }
 
     /// Tops up, asserting 200.
@@ -396,9 +422,7 @@ impl TestReservationApp {
 
     pub async fn balance(&self, user: &str) -> i64 {
         let response = self
-            .client
-            .get(self.url("/v1/users/me/balance"))
-            .header("X-User-Id", user)
+            .as_user(self.client.get(self.url("/v1/users/me/balance")), user)
             .send()
             .await
             .expect("GET balance");
@@ -408,21 +432,25 @@ impl TestReservationApp {
     }
 
     pub async fn get_reservation(&self, user: &str, reservation_id: u64) -> reqwest::Response {
-        self.client
-            .get(self.url(&format!("/v1/reservations/{reservation_id}")))
-            .header("X-User-Id", user)
-            .send()
-            .await
-            .expect("GET reservation")
+        self.as_user(
+            self.client
+                .get(self.url(&format!("/v1/reservations/{reservation_id}"))),
+            user,
+        )
+        .send()
+        .await
+        .expect("GET reservation")
     }
 
     pub async fn release(&self, user: &str, reservation_id: u64) -> reqwest::Response {
-        self.client
-            .delete(self.url(&format!("/v1/reservations/{reservation_id}")))
-            .header("X-User-Id", user)
-            .send()
-            .await
-            .expect("DELETE reservation")
+        self.as_user(
+            self.client
+                .delete(self.url(&format!("/v1/reservations/{reservation_id}"))),
+            user,
+        )
+        .send()
+        .await
+        .expect("DELETE reservation")
     }
 
     /// The money and seat invariants, checked in SQL:

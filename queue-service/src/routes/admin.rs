@@ -4,15 +4,36 @@ use shared::extract::Admin;
 use shared::ids::QueueId;
 use shared::problem::Problem;
 
-use crate::domain::QueueConfig;
+use crate::domain::{AbuseLimits, QueueConfig};
 use crate::error::QueueError;
 use crate::state::QueueState;
 
+/// A queue's settings as stored, every default filled in.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueConfigView {
     pub queue_id: QueueId,
-    #[serde(flatten)]
-    pub config: QueueConfig,
+    pub max_active: u32,
+    pub admit_per_second: u32,
+    pub active_ttl_seconds: u32,
+    pub heartbeat_ttl_seconds: u32,
+    pub max_waiting: Option<u32>,
+    pub pow_difficulty_bits: u8,
+    pub limits: AbuseLimits,
+}
+
+impl QueueConfigView {
+    fn new(queue_id: QueueId, config: QueueConfig) -> Self {
+        Self {
+            queue_id,
+            max_active: config.max_active,
+            admit_per_second: config.admit_per_second,
+            active_ttl_seconds: config.active_ttl_seconds,
+            heartbeat_ttl_seconds: config.heartbeat_ttl_seconds,
+            max_waiting: config.max_waiting,
+            pow_difficulty_bits: config.pow_difficulty_bits,
+            limits: config.limits,
+        }
+    }
 }
 
 /// Create or update a queue.
@@ -42,10 +63,44 @@ pub async fn put_queue(
     config.validate()?;
     let queue_id = queue_id.into_inner();
     let created = state.store.configure(&queue_id, &config).await?;
-    let view = QueueConfigView { queue_id, config };
+    let view = QueueConfigView::new(queue_id, config);
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
         HttpResponse::Ok().json(view)
     })
+}
+
+/// Delete a queue: it stops being ticked, its state and metric series go,
+/// and its tokens answer 410 from then on.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/queues/{queue_id}",
+    params(("queue_id" = String, Path, description = "1-64 chars of [A-Za-z0-9_-]")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "QUEUE_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "QUEUE_DECLARED: the queue is declared in the configuration", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_key" = [])),
+    tag = "admin"
+)]
+#[tracing::instrument(skip_all, fields(queue.id = %queue_id))]
+pub async fn delete_queue(
+    _admin: Admin,
+    state: web::Data<QueueState>,
+    queue_id: web::Path<QueueId>,
+) -> Result<HttpResponse, QueueError> {
+    let queue_id = queue_id.into_inner();
+    if state.declared.contains(&queue_id) {
+        return Err(QueueError::QueueDeclared);
+    }
+    if !state.store.delete(&queue_id).await? {
+        return Err(QueueError::QueueNotFound);
+    }
+    state.metrics.forget(queue_id.as_str());
+    tracing::info!("queue deleted");
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,4 +1,5 @@
 use actix_web::{HttpResponse, web};
+use shared::ids::QueueId;
 use shared::metrics::Metrics;
 use shared::problem::Problem;
 use utoipa::OpenApi;
@@ -30,18 +31,14 @@ async fn refresh_queue_sizes(state: &QueueState) -> Result<(), shared::redis_poo
     let queues = state.store.queue_ids().await?;
     let sizes = state.store.sizes(&queues).await?;
     for (queue, stats) in queues.iter().zip(sizes) {
-        let Some(stats) = stats else { continue };
-        let label = [queue.as_str()];
-        let metrics = &state.metrics;
-        metrics
-            .waiting
-            .with_label_values(&label)
-            .set(stats.waiting as i64);
-        metrics
-            .active
-            .with_label_values(&label)
-            .set(stats.active as i64);
+        if let Some(stats) = stats {
+            state
+                .metrics
+                .record_sizes(queue.as_str(), stats.waiting, stats.active);
+        }
     }
+    let live: Vec<&str> = queues.iter().map(QueueId::as_str).collect();
+    state.metrics.forget_all_but(&live);
     Ok(())
 }
 

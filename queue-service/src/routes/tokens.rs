@@ -1,15 +1,21 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use shared::extract::QueueTokenHeader;
+use shared::client_addr::ClientAddr;
+use shared::extract::{QueueTokenHeader, single_header};
 use shared::ids::{QueueId, UserId};
 use shared::problem::Problem;
 use shared::queue::millis_to_rfc3339;
 use shared::token::QueueTicket;
 
-use crate::domain::{Place, Standing, estimated_wait_seconds, poll_after_ms};
+use crate::domain::{Place, Standing, early_poll_wait_ms, estimated_wait_seconds, poll_after_ms};
 use crate::error::QueueError;
+use crate::metrics::Refusal;
+use crate::pow::PowError;
 use crate::state::QueueState;
-use crate::store::{HeartbeatOutcome, IssueOutcome};
+use crate::store::{Arrival, HeartbeatOutcome, IssueLimit, IssueOutcome, ProvenWork};
+
+pub const POW_CHALLENGE_HEADER: &str = "X-Pow-Challenge";
+pub const POW_SOLUTION_HEADER: &str = "X-Pow-Solution";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -28,7 +34,7 @@ pub struct TokenStatus {
     pub position: Option<u64>,
     /// Null when active.
     pub estimated_wait_seconds: Option<u64>,
-    /// When to send the next heartbeat.
+    /// When to send the next heartbeat. Polling much sooner is refused (429).
     pub poll_after_ms: u64,
     /// RFC 3339; null while waiting.
     pub active_until: Option<String>,
@@ -60,28 +66,76 @@ impl TokenStatus {
     }
 }
 
+/// A proof-of-work challenge to solve before joining.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChallengeView {
+    /// Send it back in `X-Pow-Challenge`, with the solution in `X-Pow-Solution`.
+    pub challenge: String,
+    /// A solution `s` (1-32 letters and digits) must make
+    /// SHA-256(`<challenge>:<s>`) start with this many zero bits; 0 means
+    /// the queue asks no work.
+    pub difficulty_bits: u8,
+    /// RFC 3339; the challenge is refused after this.
+    pub expires_at: String,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Join the line (idempotent per user).
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue_id}/tokens",
-    params(("queue_id" = String, Path), ("X-User-Id" = String, Header)),
+    params(
+        ("queue_id" = String, Path),
+        ("X-Pow-Challenge" = Option<String>, Header, description = "A challenge from POST /v1/queues/{queue_id}/challenges, when the queue asks a proof of work"),
+        ("X-Pow-Solution" = Option<String>, Header, description = "Its solution"),
+    ),
     responses(
         (status = 201, description = "New place at the back of the line", body = TokenStatus),
         (status = 200, description = "The caller's existing place", body = TokenStatus),
-        (status = 401, description = "Missing or invalid X-User-Id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials (JWT_* or USER_ID_*)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "POW_REQUIRED, POW_INVALID, POW_EXPIRED or POW_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "RATE_LIMITED: too many new places from this address or user (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "QUEUE_FULL (Retry-After), or Redis unavailable", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("user_id_header" = [])),
     tag = "queue"
 )]
 #[tracing::instrument(skip_all, fields(queue.id = %queue_id))]
 pub async fn issue(
+    req: HttpRequest,
     state: web::Data<QueueState>,
     queue_id: web::Path<QueueId>,
     user: UserId,
+    client: ClientAddr,
 ) -> Result<HttpResponse, QueueError> {
     let queue_id = queue_id.into_inner();
-    let (standing, created) = match state.store.issue(&queue_id, &user).await? {
+    let work = match proven_work(&req, &state, &queue_id, &user) {
+        Ok(work) => work,
+        Err(err) => {
+            state
+                .metrics
+                .record_refusal(queue_id.as_str(), Refusal::PowInvalid);
+            return Err(err);
+        }
+    };
+    let address_key = client.limit_key();
+    let arrival = Arrival {
+        user: &user,
+        address_key: &address_key,
+        work,
+    };
+    let refuse = |refusal, err| {
+        state.metrics.record_refusal(queue_id.as_str(), refusal);
+        Err(err)
+    };
+    let (standing, created) = match state.store.issue(&queue_id, &arrival).await? {
         IssueOutcome::Issued(standing) => (standing, true),
         IssueOutcome::IssuedAfterExpiry(standing) => {
             state.metrics.record_active_expired(queue_id.as_str(), 1);
@@ -89,6 +143,33 @@ pub async fn issue(
         }
         IssueOutcome::Existing(standing) => (standing, false),
         IssueOutcome::QueueNotFound => return Err(QueueError::QueueNotFound),
+        IssueOutcome::QueueFull => return refuse(Refusal::QueueFull, QueueError::QueueFull),
+        IssueOutcome::RateLimited {
+            retry_after_ms,
+            limit,
+        } => {
+            let (refusal, what) = match limit {
+                IssueLimit::Address => (
+                    Refusal::IssueAddressLimit,
+                    "too many new places from this address",
+                ),
+                IssueLimit::User => (Refusal::IssueUserLimit, "too many new places for this user"),
+            };
+            return refuse(
+                refusal,
+                QueueError::RateLimited {
+                    what,
+                    retry_after_ms,
+                },
+            );
+        }
+        IssueOutcome::PowRequired { difficulty_bits } => {
+            return refuse(
+                Refusal::PowRequired,
+                QueueError::PowRequired { difficulty_bits },
+            );
+        }
+        IssueOutcome::PowReused => return refuse(Refusal::PowReused, QueueError::PowReused),
     };
     let token = state.codec.encode(&QueueTicket {
         queue_id: queue_id.clone(),
@@ -103,19 +184,81 @@ pub async fn issue(
     })
 }
 
+/// The proof of work the request carries, verified; `None` when it carries
+/// none (the issue script then decides whether the queue needed one).
+fn proven_work(
+    req: &HttpRequest,
+    state: &QueueState,
+    queue: &QueueId,
+    user: &UserId,
+) -> Result<Option<ProvenWork>, QueueError> {
+    let challenge = single_header(req, POW_CHALLENGE_HEADER)?;
+    let solution = single_header(req, POW_SOLUTION_HEADER)?;
+    match (challenge, solution) {
+        (None, None) => Ok(None),
+        (Some(challenge), Some(solution)) => Ok(Some(state.pow.verify(
+            challenge,
+            solution,
+            queue,
+            user,
+            now_ms(),
+        )?)),
+        _ => Err(PowError::Invalid.into()),
+    }
+}
+
+/// Get a proof-of-work challenge for joining this queue.
+#[utoipa::path(
+    post,
+    path = "/v1/queues/{queue_id}/challenges",
+    params(("queue_id" = String, Path)),
+    responses(
+        (status = 200, body = ChallengeView),
+        (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials (JWT_* or USER_ID_*)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("user_id_header" = [])),
+    tag = "queue"
+)]
+#[tracing::instrument(skip_all, fields(queue.id = %queue_id))]
+pub async fn challenge(
+    state: web::Data<QueueState>,
+    queue_id: web::Path<QueueId>,
+    user: UserId,
+) -> Result<HttpResponse, QueueError> {
+    let queue_id = queue_id.into_inner();
+    let config = state
+        .store
+        .config(&queue_id)
+        .await?
+        .ok_or(QueueError::QueueNotFound)?;
+    let challenge = state
+        .pow
+        .issue(&queue_id, &user, config.pow_difficulty_bits, now_ms());
+    Ok(HttpResponse::Ok().json(ChallengeView {
+        challenge: challenge.challenge,
+        difficulty_bits: challenge.difficulty_bits,
+        expires_at: millis_to_rfc3339(challenge.expires_at_ms as i64),
+    }))
+}
+
 /// Keep a token alive and learn where it stands.
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue_id}/heartbeat",
-    params(("queue_id" = String, Path), ("X-User-Id" = String, Header), ("X-Queue-Token" = String, Header)),
+    params(("queue_id" = String, Path), ("X-Queue-Token" = String, Header)),
     responses(
         (status = 200, body = TokenStatus),
-        (status = 401, description = "Missing, tampered or foreign token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials, or a missing, tampered or foreign token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Token of another user", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "TOKEN_EXPIRED: the token left the queue", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "TOKEN_EXPIRED: the token left the queue, or the queue is gone", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "RATE_LIMITED: polled much sooner than poll_after_ms advised (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("user_id_header" = [])),
     tag = "queue"
 )]
 #[tracing::instrument(skip_all, fields(queue.id = %queue_id))]
@@ -129,10 +272,18 @@ pub async fn heartbeat(
     let ticket = state.codec.verify_for(&token.0, &queue_id, &user)?;
     match state.store.heartbeat(&ticket).await? {
         HeartbeatOutcome::Alive(standing) => {
+            if let Some(retry_after_ms) = early_poll_wait_ms(&standing) {
+                state
+                    .metrics
+                    .record_refusal(queue_id.as_str(), Refusal::EarlyHeartbeat);
+                return Err(QueueError::RateLimited {
+                    what: "polled sooner than poll_after_ms advised",
+                    retry_after_ms,
+                });
+            }
             Ok(HttpResponse::Ok().json(TokenStatus::new(token.0, queue_id, &standing)))
         }
         HeartbeatOutcome::Gone => Err(QueueError::TokenExpired),
-        HeartbeatOutcome::QueueNotFound => Err(QueueError::QueueNotFound),
     }
 }
 
@@ -140,13 +291,15 @@ pub async fn heartbeat(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue_id}/tokens/me",
-    params(("queue_id" = String, Path), ("X-User-Id" = String, Header), ("X-Queue-Token" = String, Header)),
+    params(("queue_id" = String, Path), ("X-Queue-Token" = String, Header)),
     responses(
         (status = 204, description = "The place is given up (or was already gone)"),
-        (status = 401, description = "Missing, tampered or foreign token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials, or a missing, tampered or foreign token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Token of another user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("user_id_header" = [])),
     tag = "queue"
 )]
 #[tracing::instrument(skip_all, fields(queue.id = %queue_id))]

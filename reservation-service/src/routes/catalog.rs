@@ -43,6 +43,22 @@ pub struct SeatView {
     pub status: SeatStatus,
 }
 
+/// Default and largest page of `GET /v1/concerts`.
+const DEFAULT_CONCERT_PAGE: u32 = 100;
+const MAX_CONCERT_PAGE: u32 = 500;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConcertsQuery {
+    /// Page size, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Keyset paging: only concerts whose id is greater than this (the last
+    /// id of the previous page).
+    #[param(minimum = 0)]
+    pub after: Option<u64>,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SchedulesQuery {
@@ -65,19 +81,35 @@ pub struct SeatsQuery {
     get,
     path = "/v1/concerts",
     tag = "catalog",
-    responses((status = 200, body = [ConcertView]))
+    params(ConcertsQuery),
+    responses(
+        (status = 200, body = [ConcertView],
+         description = "One page in id order; a page shorter than `limit` is the last"),
+        (status = 400, description = "INVALID_REQUEST or INVALID_QUERY", body = Problem,
+         content_type = "application/problem+json"),
+    )
 )]
 #[tracing::instrument(skip_all)]
-pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, ReservationError> {
-    let concerts: Vec<ConcertView> = storage::catalog::list_concerts(&state.db)
-        .await?
-        .into_iter()
-        .map(|row| ConcertView {
-            id: row.id,
-            title: row.title,
-            queue_id: row.queue_id,
-        })
-        .collect();
+pub async fn list_concerts(
+    query: web::Query<ConcertsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ReservationError> {
+    let limit = query.limit.unwrap_or(DEFAULT_CONCERT_PAGE);
+    if !(1..=MAX_CONCERT_PAGE).contains(&limit) {
+        return Err(ReservationError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_CONCERT_PAGE}"
+        )));
+    }
+    let concerts: Vec<ConcertView> =
+        storage::catalog::list_concerts(&state.db, query.after.unwrap_or(0), limit)
+            .await?
+            .into_iter()
+            .map(|row| ConcertView {
+                id: row.id,
+                title: row.title,
+                queue_id: row.queue_id,
+            })
+            .collect();
     Ok(HttpResponse::Ok().json(concerts))
 }
 

@@ -12,52 +12,87 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::middleware::Compress;
 use actix_web::{HttpResponse, web};
+use shared::http::Endpoint;
 
 use crate::domain::idempotency::{Replay, StoredResponse};
 use crate::error::ReservationError;
 use crate::openapi;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(shared::http::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(shared::metrics::metrics_endpoint))
-        .route("/openapi.json", web::get().to(openapi::openapi_json))
-        .route("/v1/admin/concerts", web::post().to(admin::create_concert))
-        .route("/v1/concerts", web::get().to(catalog::list_concerts))
-        .route(
-            "/v1/concerts/{concert_id}/schedules",
-            web::get().to(catalog::list_schedules),
-        )
-        // The one answer big enough to be worth compressing (a schedule
-        // may have tens of thousands of seats); the rest are a few hundred
-        // bytes, where an encoder costs more than it saves.
+    cfg.service(Endpoint::new("/healthz").get(shared::http::healthz).build())
+        .service(Endpoint::new("/readyz").get(health::readyz).build())
         .service(
-            web::resource("/v1/schedules/{schedule_id}/seats")
-                .wrap(Compress::default())
-                .route(web::get().to(catalog::list_seats)),
+            Endpoint::new("/metrics")
+                .get(shared::metrics::metrics_endpoint)
+                .build(),
         )
-        .route("/v1/reservations", web::post().to(reservations::hold_seat))
         .service(
-            web::resource("/v1/reservations/{reservation_id}")
-                .route(web::get().to(reservations::get_reservation))
-                .route(web::delete().to(reservations::release_reservation)),
+            Endpoint::new("/openapi.json")
+                .get(openapi::openapi_json)
+                .build(),
         )
-        .route(
-            "/v1/reservations/{reservation_id}/payment",
-            web::post().to(payments::pay),
+        .service(
+            Endpoint::new("/v1/admin/concerts")
+                .post(admin::create_concert)
+                .build(),
         )
-        .route("/v1/users/me/balance", web::get().to(balance::get_balance))
-        .route(
-            "/v1/users/me/balance/charges",
-            web::post().to(balance::charge),
+        .service(
+            Endpoint::new("/v1/concerts")
+                .get(catalog::list_concerts)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/v1/concerts/{concert_id}/schedules")
+                .get(catalog::list_schedules)
+                .build(),
+        )
+        // The one answer big enough to be worth compressing (a page of a
+        // large hall's seats); the rest are a few hundred bytes, where an
+        // encoder costs more than it saves.
+        .service(
+            Endpoint::new("/v1/schedules/{schedule_id}/seats")
+                .get(catalog::list_seats)
+                .build()
+                .wrap(Compress::default()),
+        )
+        .service(
+            Endpoint::new("/v1/reservations")
+                .post(reservations::hold_seat)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/v1/reservations/{reservation_id}")
+                .get(reservations::get_reservation)
+                .delete(reservations::release_reservation)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/v1/reservations/{reservation_id}/payment")
+                .post(payments::pay)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/v1/users/me/balance")
+                .get(balance::get_balance)
+                .build(),
+        )
+        .service(
+            Endpoint::new("/v1/users/me/balance/charges")
+                .post(balance::charge)
+                .build(),
         );
 }
 
 /// A stored idempotent response, byte for byte as first sent.
 fn stored_response(stored: StoredResponse) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK))
-        .content_type(ContentType::json())
-        .body(stored.body)
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    if status.is_success() {
+        response.content_type(ContentType::json());
+    } else {
+        response.content_type(shared::problem::PROBLEM_CONTENT_TYPE);
+    }
+    response.body(stored.body)
 }
 
 fn replay_response(replay: Replay) -> Result<HttpResponse, ReservationError> {

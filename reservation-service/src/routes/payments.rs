@@ -8,12 +8,13 @@ use shared::queue::Admission;
 use shared::token::QueueTicket;
 
 use super::{replay_response, stored_response};
+use crate::domain::idempotency::StoredResponse;
 use crate::domain::ids::{ReservationId, ScheduleId};
 use crate::domain::receipt::PaymentReceipt;
 use crate::error::ReservationError;
 use crate::state::AppState;
 use crate::storage;
-use crate::storage::payments::{PaymentOutcome, PaymentRequest};
+use crate::storage::payments::{PaymentOutcome, PaymentRefusal, PaymentRequest};
 
 #[utoipa::path(
     post,
@@ -86,8 +87,10 @@ pub async fn pay(
         return Err(ReservationError::TokenNotActive);
     }
 
-    let outcome =
-        storage::retry_on_deadlock(|| storage::payments::pay(&state.db, &request)).await?;
+    let outcome = storage::retry_on_deadlock(|| {
+        storage::payments::pay(&state.db, &request, refusal_response)
+    })
+    .await?;
     match outcome {
         PaymentOutcome::Paid(stored) => {
             count(&state, "paid");
@@ -105,18 +108,26 @@ pub async fn pay(
             count(&state, "not_found");
             Err(ReservationError::ReservationNotFound)
         }
-        PaymentOutcome::AlreadyConfirmed => {
-            count(&state, "already_confirmed");
-            Err(ReservationError::ReservationAlreadyConfirmed)
+        PaymentOutcome::Refused { refusal, response } => {
+            count(
+                &state,
+                match refusal {
+                    PaymentRefusal::AlreadyConfirmed => "already_confirmed",
+                    PaymentRefusal::HoldExpired => "hold_expired",
+                    PaymentRefusal::InsufficientBalance => "insufficient_balance",
+                },
+            );
+            Ok(stored_response(response))
         }
-        PaymentOutcome::HoldExpired => {
-            count(&state, "hold_expired");
-            Err(ReservationError::HoldExpired)
-        }
-        PaymentOutcome::InsufficientBalance => {
-            count(&state, "insufficient_balance");
-            Err(ReservationError::InsufficientBalance)
-        }
+    }
+}
+
+/// The answer a refused payment gets, stored under its key.
+fn refusal_response(refusal: PaymentRefusal) -> StoredResponse {
+    let problem = ReservationError::from(refusal).problem();
+    StoredResponse {
+        status: problem.status,
+        body: serde_json::to_string(&problem).unwrap_or_default(),
     }
 }
 

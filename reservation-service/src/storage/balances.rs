@@ -85,11 +85,19 @@ pub async fn charge(
     let fingerprint = request.fingerprint();
     let mut tx = begin_for_user(pool, request.user).await?;
     match idempotency::claim(&mut tx, request.user, request.idempotency_key, &fingerprint).await? {
-        Claim::Claimed => {
-            let response = charge_claimed(&mut tx, request).await?;
-            tx.commit().await?;
-            Ok(ChargeOutcome::Charged(response))
-        }
+        Claim::Claimed => match charge_claimed(&mut tx, request).await {
+            Ok(response) => {
+                tx.commit().await?;
+                Ok(ChargeOutcome::Charged(response))
+            }
+            // The key is in the ledger already, from a request whose
+            // record has since been purged: never charge it twice.
+            Err(err) if super::is_unique_violation(&err) => {
+                tx.rollback().await?;
+                Ok(ChargeOutcome::Replayed(Replay::KeyReused))
+            }
+            Err(err) => Err(err),
+        },
         Claim::Existing(replay) => {
             tx.rollback().await?;
             Ok(ChargeOutcome::Replayed(replay))

@@ -128,13 +128,19 @@ async fn insert_seats(
     Ok(())
 }
 
+/// A page of concerts in id order, after the id `after`.
 #[tracing::instrument(skip_all)]
 pub async fn list_concerts(
     executor: impl Executor<'_, Database = MySql>,
+    after: u64,
+    limit: u32,
 ) -> Result<Vec<ConcertRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, title, CONVERT(queue_id USING utf8mb4) AS queue_id FROM concerts ORDER BY id",
+        "SELECT id, title, CONVERT(queue_id USING utf8mb4) AS queue_id FROM concerts \
+          WHERE id > ? ORDER BY id LIMIT ?",
     )
+    .bind(after)
+    .bind(limit)
     .fetch_all(executor)
     .await
 }

@@ -111,3 +111,23 @@ pub async fn complete(
     .await?;
     Ok(())
 }
+
+/// Deletes up to `batch` records older than `retention`, oldest first,
+/// through the `created_at` index. Returns how many went.
+#[tracing::instrument(skip_all, fields(batch))]
+pub async fn purge_older_than(
+    executor: impl Executor<'_, Database = MySql>,
+    retention: std::time::Duration,
+    batch: u32,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM idempotency_keys \
+          WHERE created_at < NOW(3) - INTERVAL ? SECOND \
+          ORDER BY created_at LIMIT ?",
+    )
+    .bind(retention.as_secs())
+    .bind(batch)
+    .execute(executor)
+    .await?
+    .rows_affected())
+}

@@ -30,14 +30,36 @@ pub enum PaymentOutcome {
     /// The key was used before (possibly by a twin that committed first).
     Replayed(Replay),
     NotFound,
+    /// Decided against the payment; nothing moved, and the answer is stored
+    /// under the key so a retry with it gets the same answer.
+    Refused {
+        refusal: PaymentRefusal,
+        response: StoredResponse,
+    },
+}
+
+/// Why a payment was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentRefusal {
     AlreadyConfirmed,
     HoldExpired,
     InsufficientBalance,
 }
 
+/// What the claimed transaction decided, before it is committed.
+enum Decision {
+    Paid(StoredResponse),
+    NotFound,
+    Refused(PaymentRefusal),
+    /// The key is in the ledger already: used by a request whose record
+    /// has since been purged.
+    KeyUsedBefore,
+}
+
 /// Pays for the caller's held reservation. Every step is conditional and
-/// a failed one rolls back all of them, the idempotency record included,
-/// so a retry after topping up can still succeed:
+/// a failed one rolls back all of them; a refusal (402, 409) keeps only the
+/// idempotency record, holding the refusal, so the same key answers the
+/// same way on a retry (a client that tops up retries with a new key):
 ///
 /// 0. lock the user's balance row (a user's payments run one at a time);
 /// 1. claim the idempotency key (a committed twin → replay its response;
@@ -50,10 +72,13 @@ pub enum PaymentOutcome {
 /// Locks are taken balance → idempotency record → seat → reservation. The
 /// hold, release and expiry paths take seat → reservation and never a
 /// balance, so none of them can deadlock with a payment.
+///
+/// `render` gives the response a refusal is answered with.
 #[tracing::instrument(skip_all, fields(reservation.id = %request.reservation_id))]
 pub async fn pay(
     pool: &MySqlPool,
     request: &PaymentRequest<'_>,
+    render: impl Fn(PaymentRefusal) -> StoredResponse,
 ) -> Result<PaymentOutcome, sqlx::Error> {
     let fingerprint = request.fingerprint();
     let mut tx = balances::begin_for_user(pool, request.user).await?;
@@ -64,27 +89,48 @@ pub async fn pay(
             return Ok(PaymentOutcome::Replayed(replay));
         }
     }
-    let outcome = pay_claimed(&mut tx, request).await?;
-    match outcome {
-        PaymentOutcome::Paid(_) => tx.commit().await?,
-        _ => tx.rollback().await?,
+    sqlx::query("SAVEPOINT claimed").execute(&mut *tx).await?;
+    match pay_claimed(&mut tx, request).await? {
+        Decision::Paid(response) => {
+            tx.commit().await?;
+            Ok(PaymentOutcome::Paid(response))
+        }
+        Decision::NotFound => {
+            tx.rollback().await?;
+            Ok(PaymentOutcome::NotFound)
+        }
+        Decision::KeyUsedBefore => {
+            tx.rollback().await?;
+            Ok(PaymentOutcome::Replayed(Replay::KeyReused))
+        }
+        Decision::Refused(refusal) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT claimed")
+                .execute(&mut *tx)
+                .await?;
+            let response = render(refusal);
+            idempotency::complete(&mut tx, request.user, request.idempotency_key, &response)
+                .await?;
+            tx.commit().await?;
+            Ok(PaymentOutcome::Refused { refusal, response })
+        }
     }
-    Ok(outcome)
 }
 
 async fn pay_claimed(
     conn: &mut MySqlConnection,
     request: &PaymentRequest<'_>,
-) -> Result<PaymentOutcome, sqlx::Error> {
+) -> Result<Decision, sqlx::Error> {
     let id = request.reservation_id;
     let Some(reservation) = reservations::find_owned(&mut *conn, id, request.user).await? else {
-        return Ok(PaymentOutcome::NotFound);
+        return Ok(Decision::NotFound);
     };
     match reservations::parse_status(&reservation.status)? {
         StoredReservationStatus::Held => {}
-        StoredReservationStatus::Confirmed => return Ok(PaymentOutcome::AlreadyConfirmed),
+        StoredReservationStatus::Confirmed => {
+            return Ok(Decision::Refused(PaymentRefusal::AlreadyConfirmed));
+        }
         StoredReservationStatus::Expired | StoredReservationStatus::Released => {
-            return Ok(PaymentOutcome::HoldExpired);
+            return Ok(Decision::Refused(PaymentRefusal::HoldExpired));
         }
     }
 
@@ -104,10 +150,12 @@ async fn pay_claimed(
     if sold == 0 {
         // Either the hold lapsed, or a payment under another key won the
         // seat lock first; after waiting for it this read sees its commit.
-        return Ok(match reservations::status_of(&mut *conn, id).await? {
-            Some(StoredReservationStatus::Confirmed) => PaymentOutcome::AlreadyConfirmed,
-            _ => PaymentOutcome::HoldExpired,
-        });
+        return Ok(Decision::Refused(
+            match reservations::status_of(&mut *conn, id).await? {
+                Some(StoredReservationStatus::Confirmed) => PaymentRefusal::AlreadyConfirmed,
+                _ => PaymentRefusal::HoldExpired,
+            },
+        ));
     }
 
     let debited =
@@ -119,7 +167,7 @@ async fn pay_claimed(
             .await?
             .rows_affected();
     if debited == 0 {
-        return Ok(PaymentOutcome::InsufficientBalance);
+        return Ok(Decision::Refused(PaymentRefusal::InsufficientBalance));
     }
 
     let confirmed = sqlx::query(
@@ -131,7 +179,7 @@ async fn pay_claimed(
     .rows_affected();
     if confirmed == 0 {
         // The expiry worker marked it in the instant since the seat update.
-        return Ok(PaymentOutcome::HoldExpired);
+        return Ok(Decision::Refused(PaymentRefusal::HoldExpired));
     }
 
     let inserted =
@@ -144,10 +192,12 @@ async fn pay_claimed(
     let payment_id = match inserted {
         Ok(done) => done.last_insert_id(),
         // Second line of defence: one payment per reservation.
-        Err(err) if is_unique_violation(&err) => return Ok(PaymentOutcome::AlreadyConfirmed),
+        Err(err) if is_unique_violation(&err) => {
+            return Ok(Decision::Refused(PaymentRefusal::AlreadyConfirmed));
+        }
         Err(err) => return Err(err),
     };
-    sqlx::query(
+    let ledger = sqlx::query(
         "INSERT INTO balance_ledger (user_id, amount, kind, payment_id, idempotency_key) \
          VALUES (?, ?, 'PAYMENT', ?, ?)",
     )
@@ -156,7 +206,12 @@ async fn pay_claimed(
     .bind(payment_id)
     .bind(request.idempotency_key)
     .execute(&mut *conn)
-    .await?;
+    .await;
+    match ledger {
+        Ok(_) => {}
+        Err(err) if is_unique_violation(&err) => return Ok(Decision::KeyUsedBefore),
+        Err(err) => return Err(err),
+    }
     let balance: i64 = sqlx::query_scalar("SELECT balance FROM balances WHERE user_id = ?")
         .bind(request.user.as_str())
         .fetch_one(&mut *conn)
@@ -174,5 +229,5 @@ async fn pay_claimed(
         body: serde_json::to_string(&receipt).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
     };
     idempotency::complete(&mut *conn, request.user, request.idempotency_key, &response).await?;
-    Ok(PaymentOutcome::Paid(response))
+    Ok(Decision::Paid(response))
 }

@@ -14,7 +14,11 @@
 //! | `q:{id}:seen` | ZSET | user → last heartbeat ms |
 //! | `q:{id}:batches` | ZSET | one entry per promotion: watermark → "promoted-at ms:watermark" |
 //! | `q:{id}:lease` | STRING | scheduler replica that ticks this queue |
+//! | `q:{id}:limit:addr:<address>` | STRING | issuance limit of one client address (GCRA arrival time; expires) |
+//! | `q:{id}:limit:user:<user>` | STRING | issuance limit of one user (GCRA arrival time; expires) |
+//! | `q:{id}:pow:<digest>` | STRING | marks a solved proof-of-work challenge as used (expires with it) |
 //! | `queues` | SET | every configured queue id |
+//! | `epoch` | STRING | random id written once; a different one means Redis lost its data |
 //!
 //! An optional [`KeySpace`] prefix goes in front of every key.
 
@@ -49,6 +53,12 @@ impl KeySpace {
     /// Set of configured queue ids; the scheduler ticks each of them.
     pub fn registry(&self) -> String {
         format!("{}queues", self.prefix)
+    }
+
+    /// Changes only when Redis lost its data (see the queue service's
+    /// scheduler): the one way to tell "deleted" from "forgotten".
+    pub fn epoch(&self) -> String {
+        format!("{}epoch", self.prefix)
     }
 
     pub fn queue(&self, queue: &QueueId) -> QueueKeys {
@@ -89,6 +99,20 @@ impl QueueKeys {
     }
     pub fn lease(&self) -> String {
         self.key("lease")
+    }
+
+    /// The issuance limit of one client address (see `shared::client_addr`).
+    pub fn issue_limit_address(&self, address: &str) -> String {
+        self.key(&format!("limit:addr:{address}"))
+    }
+
+    pub fn issue_limit_user(&self, user: &str) -> String {
+        self.key(&format!("limit:user:{user}"))
+    }
+
+    /// Marks one solved proof-of-work challenge, named by a digest of it.
+    pub fn pow_marker(&self, digest_hex: &str) -> String {
+        self.key(&format!("pow:{digest_hex}"))
     }
 
     /// Every key that holds the queue's state, e.g. for deleting it.

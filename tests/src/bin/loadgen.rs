@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use queue_service::domain::QueueConfig;
 use queue_service::store::QueueStore;
 use secrecy::SecretString;
 use shared::config::RedisSettings;
@@ -16,7 +15,7 @@ use shared::token::TokenCodec;
 use tests::load::fixtures::{bench_token, bench_user, preload_waiting};
 use tests::load::http1::request;
 use tests::load::runner::{LoadReport, LoadSpec, RequestMaker, run};
-use tests::load::suite::{SuiteConfig, render_table, run_suite};
+use tests::load::suite::{SuiteConfig, bench_queue_config, render_table, run_suite};
 
 #[derive(Parser)]
 #[command(about = "Drives the services with HTTP load and reports latency")]
@@ -135,17 +134,6 @@ async fn store(target: &QueueTarget) -> anyhow::Result<(QueueStore, QueueId)> {
     })?;
     let queue = QueueId::parse(&target.queue)?;
     Ok((QueueStore::new(pool), queue))
-}
-
-/// A queue that admits slowly and never evicts during a run, so the line
-/// keeps its length while it is measured.
-fn bench_queue_config() -> QueueConfig {
-    QueueConfig {
-        max_active: 1,
-        admit_per_second: 1,
-        active_ttl_seconds: 3_600,
-        heartbeat_ttl_seconds: 3_600,
-    }
 }
 
 #[tokio::main]

@@ -3,21 +3,25 @@
 //! copy of its key layout, so what they build is exactly what production
 //! builds.
 
-use std::sync::LazyLock;
-
-use deadpool_redis::redis::{self, Script};
-use queue_service::domain::QueueConfig;
-use queue_service::store::{QueueStore, lua, status_keys};
+use queue_service::domain::{AbuseLimits, QueueConfig};
+use queue_service::store::{Arrival, IssueOutcome, QueueStore, TickParams};
 use shared::ids::{QueueId, UserId};
-use shared::queue::queue_script_source;
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::{QueueTicket, TokenCodec};
-
-static ISSUE: LazyLock<Script> = LazyLock::new(|| Script::new(&queue_script_source(lua::ISSUE)));
 
 /// Commands per pipeline: large enough to amortise round trips, small enough
 /// not to stall Redis for other clients.
 const PIPELINE: usize = 2_000;
+
+/// Abuse limits off: fixtures and most tests join many users from one
+/// address and poll at will. The limits have tests of their own.
+pub const NO_LIMITS: AbuseLimits = AbuseLimits {
+    issues_per_minute_per_address: 0,
+    issue_burst_per_address: 1,
+    issues_per_minute_per_user: 0,
+    issue_burst_per_user: 1,
+    min_poll_interval_percent: 0,
+};
 
 /// A queue that admits everyone at once and evicts no one for an hour.
 pub const ADMIT_ALL: QueueConfig = QueueConfig {
@@ -25,6 +29,9 @@ pub const ADMIT_ALL: QueueConfig = QueueConfig {
     admit_per_second: 100_000,
     active_ttl_seconds: 3_600,
     heartbeat_ttl_seconds: 3_600,
+    max_waiting: None,
+    pow_difficulty_bits: 0,
+    limits: NO_LIMITS,
 };
 
 /// The user id of the `i`-th preloaded user (8 bytes, like a short real id).
@@ -49,25 +56,27 @@ pub async fn issue_many(
     queue: &QueueId,
     users: &[UserId],
 ) -> Result<Vec<u64>, RedisFailure> {
-    let keys = status_keys(&pool.keyspace().queue(queue));
-    let mut conn = pool.get().await?;
-    ISSUE.load_async(&mut conn).await?;
+    let store = QueueStore::new(pool.clone());
     let mut seqs = Vec::with_capacity(users.len());
     for chunk in users.chunks(PIPELINE) {
-        let mut pipe = redis::pipe();
-        for user in chunk {
-            let mut invocation = ISSUE.prepare_invoke();
-            for key in &keys {
-                invocation.key(key);
-            }
-            invocation.arg(user.as_str());
-            pipe.invoke_script(&invocation);
-        }
-        let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
-        for reply in replies {
-            match reply.get(1) {
-                Some(&seq) if reply[0] != 0 => seqs.push(seq as u64),
-                _ => return Err(RedisFailure::BadReply("queue is not configured".into())),
+        let arrivals: Vec<Arrival<'_>> = chunk
+            .iter()
+            .map(|user| Arrival {
+                user,
+                address_key: "fixture",
+                work: None,
+            })
+            .collect();
+        for outcome in store.issue_many(queue, &arrivals).await? {
+            match outcome {
+                IssueOutcome::Issued(standing)
+                | IssueOutcome::IssuedAfterExpiry(standing)
+                | IssueOutcome::Existing(standing) => seqs.push(standing.seq),
+                other => {
+                    return Err(RedisFailure::BadReply(format!(
+                        "fixture issue refused: {other:?}"
+                    )));
+                }
             }
         }
     }
@@ -107,7 +116,7 @@ pub async fn admit(
     // One tick admits up to a second's worth (100,000); bigger groups wait
     // for the bucket to refill.
     loop {
-        store.tick(queue, 10_000).await?;
+        store.tick(queue, TickParams::by_hand(10_000)).await?;
         match store.stats(queue).await? {
             Some(stats) if stats.waiting > 0 => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

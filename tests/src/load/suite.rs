@@ -208,12 +208,17 @@ pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
     Ok(bench.rows)
 }
 
-fn bench_queue_config() -> QueueConfig {
+/// A queue that admits slowly and never evicts during a run, so the line
+/// keeps its length while it is measured.
+pub fn bench_queue_config() -> QueueConfig {
     QueueConfig {
         max_active: 1,
         admit_per_second: 1,
         active_ttl_seconds: 3_600,
         heartbeat_ttl_seconds: 3_600,
+        max_waiting: None,
+        pow_difficulty_bits: 0,
+        limits: crate::load::fixtures::NO_LIMITS,
     }
 }
 
@@ -302,9 +307,15 @@ impl Bench {
             request("POST", &issue_path, &[("X-User-Id", &user)], None)
         });
         let sha = self.script_sha(lua::ISSUE).await?;
-        let mut args = vec!["evalsha".to_owned(), sha, keys.len().to_string()];
+        let queue_keys = self.pool().keyspace().queue(&queue);
+        let mut args = vec!["evalsha".to_owned(), sha, (keys.len() + 3).to_string()];
         args.extend(keys.iter().cloned());
-        args.push("r__rand_int__".to_owned());
+        args.extend([
+            queue_keys.issue_limit_address("bench"),
+            queue_keys.issue_limit_user("bench"),
+            queue_keys.pow_marker("-"),
+        ]);
+        args.extend(["r__rand_int__".to_owned(), "0".to_owned(), "0".to_owned()]);
         let (http, raw) = self
             .compare_with_redis(&make, &args, Some(1_000_000_000), "issue")
             .await?;
@@ -522,7 +533,7 @@ impl Bench {
             .await?;
         let report = self
             .store
-            .tick(queue, 10_000)
+            .tick(queue, queue_service::store::TickParams::by_hand(10_000))
             .await?
             .context("bench queue is configured")?;
         let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")

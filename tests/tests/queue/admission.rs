@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream;
+use queue_service::store::TickParams;
 use tests::queue_app::{QueueAppOptions, line_up, queue_config, spawn_queue_app};
 
 const TICKERS: usize = 4;
@@ -31,7 +32,12 @@ async fn four_concurrent_schedulers_never_exceed_max_active_nor_promote_twice() 
             tokio::spawn(async move {
                 let mut promoted = 0;
                 while !done.load(Ordering::Relaxed) {
-                    promoted += store.tick(&queue, 10_000).await.unwrap().unwrap().promoted;
+                    promoted += store
+                        .tick(&queue, TickParams::by_hand(10_000))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .promoted;
                 }
                 promoted
             })
@@ -136,7 +142,10 @@ async fn promotions_stay_within_admit_per_second_with_concurrent_schedulers() {
             let queue = queue.clone();
             tokio::spawn(async move {
                 while started.elapsed() < window {
-                    store.tick(&queue, 10_000).await.unwrap();
+                    store
+                        .tick(&queue, TickParams::by_hand(10_000))
+                        .await
+                        .unwrap();
                 }
             })
         })

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use queue_service::store::TickParams;
 use serde_json::Value;
 use shared::ids::UserId;
 use shared::token::TokenCodec;
@@ -214,7 +215,12 @@ async fn each_tick_sweeps_a_bounded_number_of_users() {
     tests::load::fixtures::issue_many(app.store.pool(), &queue, &users)
         .await
         .unwrap();
-    let admitted = app.store.tick(&queue, 10).await.unwrap().unwrap();
+    let admitted = app
+        .store
+        .tick(&queue, TickParams::by_hand(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((admitted.promoted, admitted.active), (30, 30));
 
     // Everyone's window (and heartbeat) runs out; each tick removes at most
@@ -222,7 +228,12 @@ async fn each_tick_sweeps_a_bounded_number_of_users() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let mut removed_per_tick = Vec::new();
     loop {
-        let report = app.store.tick(&queue, 10).await.unwrap().unwrap();
+        let report = app
+            .store
+            .tick(&queue, TickParams::by_hand(10))
+            .await
+            .unwrap()
+            .unwrap();
         let removed =
             report.evicted_silent_active + report.evicted_silent_waiting + report.expired_active;
         assert!(

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use deadpool_redis::redis;
+use queue_service::store::TickParams;
 use tests::queue_app::{QueueAppOptions, queue_config, spawn_queue_app, unique_queue};
 use tests::redis_server::ThrowawayRedis;
 use tests::{assert_problem, eventually};
@@ -148,7 +149,13 @@ async fn a_queue_whose_registration_fails_is_not_left_configured_but_unscheduled
     let ghost = unique_queue("ghost");
     app.clean_up_after(&ghost);
     let _: () = redis_cmd(&app, redis::cmd("SADD").arg(&registry).arg(ghost.as_str())).await;
-    assert_eq!(app.store.tick(&ghost, 10_000).await.unwrap(), None);
+    assert_eq!(
+        app.store
+            .tick(&ghost, TickParams::by_hand(10_000))
+            .await
+            .unwrap(),
+        None
+    );
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
 }

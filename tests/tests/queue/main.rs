@@ -2,6 +2,7 @@
 //! queue ids, so they run in parallel with each other and with other suites.
 
 mod admission;
+mod auth;
 mod errors;
 mod estimate;
 mod eviction;

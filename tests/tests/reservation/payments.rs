@@ -82,6 +82,7 @@ async fn a_replayed_payment_completes_a_token_the_first_request_left_active() {
             reservation_id: ReservationId::new(reservation).unwrap(),
             idempotency_key: "pay-1",
         },
+        |_| unreachable!("this payment is covered"),
     )
     .await
     .unwrap();
@@ -106,7 +107,7 @@ async fn a_replayed_payment_completes_a_token_the_first_request_left_active() {
 }
 
 #[tokio::test]
-async fn payment_without_enough_balance_is_402_and_the_same_key_succeeds_after_a_top_up() {
+async fn a_402_is_stored_under_its_key_and_a_new_key_pays_after_a_top_up() {
     let app = spawn_reservation_app().await;
     let (schedule, seat) = app.one_open_seat(5_000).await;
     let token = app.activate("alice").await;
@@ -127,9 +128,60 @@ async fn payment_without_enough_balance_is_402_and_the_same_key_succeeds_after_a
     );
 
     app.charge_ok("alice", 1).await;
-    let paid = app.pay("alice", &token, reservation, "k1").await;
+    // The key stands for the decision it got: a retry with it is answered
+    // the same way, whatever changed since.
+    assert_problem(
+        app.pay("alice", &token, reservation, "k1").await,
+        402,
+        "INSUFFICIENT_BALANCE",
+    )
+    .await;
+    let paid = app.pay("alice", &token, reservation, "k2").await;
     assert_eq!(paid.status().as_u16(), 200);
     assert_eq!(app.balance("alice").await, 0);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_409_is_stored_under_its_key_and_replayed_as_such() {
+    let app = spawn_reservation_app().await;
+    let (schedule, seat) = app.one_open_seat(1_000).await;
+    let token = app.activate("bob").await;
+    app.charge_ok("bob", 5_000).await;
+    let reservation = app.hold_ok("bob", &token, schedule, seat).await;
+    // The hold runs out (set in the past rather than waited for).
+    sqlx::query("UPDATE seats SET hold_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?")
+        .bind(seat)
+        .execute(&app.db_pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE reservations SET hold_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?",
+    )
+    .bind(reservation)
+    .execute(&app.db_pool)
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let body = assert_problem(
+            app.pay("bob", &token, reservation, "late").await,
+            409,
+            "HOLD_EXPIRED",
+        )
+        .await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("expired"),
+            "{body}"
+        );
+    }
+    let stored: (u16,) = sqlx::query_as(
+        "SELECT response_status FROM idempotency_keys WHERE user_id = 'bob' AND idem_key = 'late'",
+    )
+    .fetch_one(&app.db_pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.0, 409);
+    assert_eq!(app.balance("bob").await, 5_000, "nothing moved");
     app.assert_invariants().await;
 }
 

@@ -4,20 +4,37 @@
 -- watermark: every user still in the line whose sequence number is at most
 -- state.admitted is active. Promoting k users only moves the watermark, so
 -- it costs O(log n) whatever k is. Each move is recorded in the batches ZSET
--- (score = the new watermark, member = "<promoted at ms>:<watermark>"),
+-- (score = the new watermark, member = "<promoted at, queue ms>:<watermark>"),
 -- which gives every active user the time their window opened.
+--
+-- Queue time. Silence and active windows are measured on the queue's own
+-- clock: Redis's clock minus state.paused_ms, the time during which the
+-- queue could not be served (Redis down, or no scheduler ticking), which
+-- the tick credits when it finds a gap since the previous tick (see
+-- tick.lua). Nobody's heartbeat can arrive while the queue is unreachable,
+-- so that time never counts as their silence, and an active window stands
+-- still while its holder could not book. Scores in `seen` and promotion
+-- times in `batches` are queue times; only what a client is shown
+-- (active_until) is converted back to wall time.
 
 local function now_ms()
   local t = redis.call('TIME')
   return t[1] * 1000 + math.floor(t[2] / 1000)
 end
 
+-- Wall time, queue time and the credited pause, in ms.
+local function clocks(state_key)
+  local now = now_ms()
+  local paused = tonumber(redis.call('HGET', state_key, 'paused_ms')) or 0
+  return now, now - paused, paused
+end
+
 local function admitted_watermark(state_key)
   return tonumber(redis.call('HGET', state_key, 'admitted')) or 0
 end
 
--- Active-until time in ms of an admitted sequence number, or nil once its
--- batch was swept.
+-- Active-until queue time in ms of an admitted sequence number, or nil once
+-- its batch was swept.
 local function active_until(batches_key, active_ttl_ms, seq)
   local batch = redis.call('ZRANGEBYSCORE', batches_key, seq, '+inf', 'LIMIT', 0, 1)[1]
   if not batch then

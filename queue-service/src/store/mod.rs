@@ -1,22 +1,29 @@
 //! The queue's state in Redis. Every state change is one Lua script run by
 //! EVALSHA (`redis::Script` loads it on the first NOSCRIPT), so each is
-//! atomic and costs one round trip.
+//! atomic and costs one round trip. The scripts live in `lua/`, their
+//! replies are decoded in [`replies`], and the key layout is in
+//! `shared::queue`.
 
+mod replies;
+
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, Script};
+pub use replies::{HeartbeatOutcome, IssueLimit, IssueOutcome, QueueStats, TickReport};
 use shared::ids::{QueueId, UserId};
 use shared::queue::{QueueKeys, queue_script_source};
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::QueueTicket;
 
-use crate::domain::{Pace, Place, QueueConfig, Standing};
+use crate::domain::QueueConfig;
 
 /// The scripts' own bodies; [`shared::queue::queue_script_source`] puts
 /// the shared prelude in front. Public so benchmarks can run the very same
 /// scripts with `redis-benchmark`.
 pub mod lua {
     pub const CONFIGURE: &str = include_str!("lua/configure.lua");
+    pub const DELETE: &str = include_str!("lua/delete.lua");
     pub const ISSUE: &str = include_str!("lua/issue.lua");
     pub const HEARTBEAT: &str = include_str!("lua/heartbeat.lua");
     pub const LEAVE: &str = include_str!("lua/leave.lua");
@@ -30,6 +37,7 @@ fn script(body: &str) -> Script {
 }
 
 static CONFIGURE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CONFIGURE));
+static DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::DELETE));
 static ISSUE: LazyLock<Script> = LazyLock::new(|| script(lua::ISSUE));
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| script(lua::HEARTBEAT));
 static LEAVE: LazyLock<Script> = LazyLock::new(|| script(lua::LEAVE));
@@ -43,41 +51,51 @@ static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::LEASE));
 /// about half a minute.
 const TURNOVER_SMOOTHING_MS: u64 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum IssueOutcome {
-    Issued(Standing),
-    /// Issued anew because the caller's active window had run out before
-    /// the scheduler swept it: that place ended as an active expiry.
-    IssuedAfterExpiry(Standing),
-    Existing(Standing),
-    QueueNotFound,
+/// Below this gap between two ticks nothing is credited as an outage, so a
+/// tick delayed by load never stretches anyone's silence allowance.
+const MIN_OUTAGE_MS: u64 = 2_000;
+
+/// A verified proof of work, as the issue script needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenWork {
+    pub difficulty_bits: u8,
+    /// Names the challenge's single-use marker.
+    pub digest_hex: String,
+    /// How long the challenge stays valid, so its marker can expire with it.
+    pub valid_for_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum HeartbeatOutcome {
-    Alive(Standing),
-    /// Evicted, expired, left or completed.
-    Gone,
-    QueueNotFound,
+/// What a newcomer brings besides its identity.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    pub user: &'a UserId,
+    /// The client address as the per-address limit counts it.
+    pub address_key: &'a str,
+    pub work: Option<ProvenWork>,
 }
 
-/// What one tick did, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TickReport {
-    pub promoted: u64,
-    pub evicted_silent_waiting: u64,
-    pub evicted_silent_active: u64,
-    pub expired_active: u64,
-    pub waiting: u64,
-    pub active: u64,
+/// How one scheduler step runs.
+#[derive(Debug, Clone, Copy)]
+pub struct TickParams {
+    /// Most users evicted per reason in one step.
+    pub eviction_batch: usize,
+    /// The scheduler's period; a longer gap since the previous step is
+    /// credited as an outage (see `lua/tick.lua`).
+    pub period_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueStats {
-    pub waiting: u64,
-    pub active: u64,
-    pub max_active: u32,
-    pub admit_per_second: u32,
+impl TickParams {
+    /// For steps run by hand (tests, benchmarks): no outage is ever credited.
+    pub fn by_hand(eviction_batch: usize) -> Self {
+        Self {
+            eviction_batch,
+            period_ms: u64::from(u32::MAX),
+        }
+    }
+
+    fn outage_threshold_ms(&self) -> u64 {
+        self.period_ms.saturating_mul(2).max(MIN_OUTAGE_MS)
+    }
 }
 
 #[derive(Clone)]
@@ -118,44 +136,102 @@ impl QueueStore {
             .arg(queue.as_str())
             .query_async(&mut conn)
             .await?;
-        let created: i64 = CONFIGURE
-            .key(keys.config())
-            .arg(config.max_active)
-            .arg(config.admit_per_second)
-            .arg(config.active_ttl_ms())
-            .arg(config.heartbeat_ttl_ms())
-            .invoke_async(&mut conn)
-            .await?;
+        let mut invocation = CONFIGURE.key(keys.config());
+        for (field, value) in config.to_fields() {
+            invocation.arg(field).arg(value);
+        }
+        let created: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(created == 1)
+    }
+
+    /// Deletes a queue and its state; returns whether it existed.
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn delete(&self, queue: &QueueId) -> Result<bool, RedisFailure> {
+        let keys = self.keys(queue);
+        let mut conn = self.pool.get().await?;
+        // State first, registry second (the reverse of `configure`): a
+        // failure in between leaves a registered queue without settings,
+        // which the scheduler skips, and the caller's retry completes it.
+        let mut invocation = DELETE.prepare_invoke();
+        for key in keys.all() {
+            invocation.key(key);
+        }
+        let existed: i64 = invocation.invoke_async(&mut conn).await?;
+        let _: i64 = redis::cmd("SREM")
+            .arg(self.pool.keyspace().registry())
+            .arg(queue.as_str())
+            .query_async(&mut conn)
+            .await?;
+        Ok(existed == 1)
     }
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
     pub async fn stats(&self, queue: &QueueId) -> Result<Option<QueueStats>, RedisFailure> {
         let mut conn = self.pool.get().await?;
-        let reply: Vec<u64> = stats_invocation(&self.keys(queue))
+        let reply: Vec<i64> = stats_invocation(&self.keys(queue))
             .invoke_async(&mut conn)
             .await?;
-        Ok(queue_stats(&reply))
+        replies::stats(&reply)
+    }
+
+    /// The queue's settings, `None` when it is not configured.
+    #[tracing::instrument(skip_all, fields(queue.id = %queue))]
+    pub async fn config(&self, queue: &QueueId) -> Result<Option<QueueConfig>, RedisFailure> {
+        Ok(self
+            .configs(std::slice::from_ref(queue))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Settings of many queues in one round trip.
+    pub async fn configs(
+        &self,
+        queues: &[QueueId],
+    ) -> Result<Vec<Option<QueueConfig>>, RedisFailure> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await?;
+        let mut pipe = redis::pipe();
+        for queue in queues {
+            pipe.cmd("HGETALL").arg(self.keys(queue).config());
+        }
+        let replies: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        Ok(replies.iter().map(QueueConfig::from_fields).collect())
     }
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
     pub async fn issue(
         &self,
         queue: &QueueId,
-        user: &UserId,
+        arrival: &Arrival<'_>,
     ) -> Result<IssueOutcome, RedisFailure> {
-        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
-        let reply: Vec<i64> = with_status_keys(&ISSUE, &keys)
-            .arg(user.as_str())
+        let reply: Vec<i64> = issue_invocation(&self.keys(queue), arrival)
             .invoke_async(&mut conn)
             .await?;
-        Ok(match reply.first() {
-            Some(0) => IssueOutcome::QueueNotFound,
-            Some(3) => IssueOutcome::Issued(standing(&reply)?),
-            Some(5) => IssueOutcome::IssuedAfterExpiry(standing(&reply)?),
-            _ => IssueOutcome::Existing(standing(&reply)?),
-        })
+        replies::issue(&reply)
+    }
+
+    /// Issues places to many users in one round trip, in order (for
+    /// fixtures and benchmarks that fill a line quickly); `None` for each
+    /// one not issued (the queue is not configured, or a limit refused).
+    pub async fn issue_many(
+        &self,
+        queue: &QueueId,
+        arrivals: &[Arrival<'_>],
+    ) -> Result<Vec<IssueOutcome>, RedisFailure> {
+        let keys = self.keys(queue);
+        let mut conn = self.pool.get().await?;
+        // Load once so the pipelined EVALSHAs cannot meet NOSCRIPT.
+        ISSUE.load_async(&mut conn).await?;
+        let mut pipe = redis::pipe();
+        for arrival in arrivals {
+            pipe.invoke_script(&issue_invocation(&keys, arrival));
+        }
+        let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
+        replies.iter().map(|reply| replies::issue(reply)).collect()
     }
 
     #[tracing::instrument(skip_all, fields(queue.id = %ticket.queue_id))]
@@ -167,11 +243,7 @@ impl QueueStore {
             .arg(ticket.seq)
             .invoke_async(&mut conn)
             .await?;
-        Ok(match reply.first() {
-            Some(0) => HeartbeatOutcome::QueueNotFound,
-            Some(4) => HeartbeatOutcome::Gone,
-            _ => HeartbeatOutcome::Alive(standing(&reply)?),
-        })
+        replies::heartbeat(&reply)
     }
 
     /// Gives up the ticket's place; returns whether it held one.
@@ -196,27 +268,18 @@ impl QueueStore {
     pub async fn tick(
         &self,
         queue: &QueueId,
-        eviction_batch: usize,
+        params: TickParams,
     ) -> Result<Option<TickReport>, RedisFailure> {
         let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&TICK, &keys)
-            .arg(eviction_batch)
+            .arg(params.eviction_batch)
             .arg(TURNOVER_SMOOTHING_MS)
+            .arg(params.period_ms)
+            .arg(params.outage_threshold_ms())
             .invoke_async(&mut conn)
             .await?;
-        let count = |i: usize| reply.get(i).map(|&v| v.max(0) as u64).unwrap_or(0);
-        Ok(match reply.first() {
-            Some(-1) => None,
-            _ => Some(TickReport {
-                promoted: count(0),
-                evicted_silent_waiting: count(1),
-                evicted_silent_active: count(2),
-                expired_active: count(3),
-                waiting: count(4),
-                active: count(5),
-            }),
-        })
+        replies::tick(&reply)
     }
 
     /// Takes or renews the lease on ticking `queue`.
@@ -249,6 +312,26 @@ impl QueueStore {
             .collect())
     }
 
+    /// The id of the data Redis holds now: written once, so it changes only
+    /// when Redis lost its data (restarted without persistence, or a
+    /// replica without it was promoted). Written by the first caller that
+    /// finds none.
+    pub async fn data_epoch(&self) -> Result<String, RedisFailure> {
+        let key = self.pool.keyspace().epoch();
+        let mut conn = self.pool.get().await?;
+        let candidate = uuid::Uuid::new_v4().to_string();
+        let (_, epoch): (Option<String>, String) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(&candidate)
+            .arg("NX")
+            .cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        Ok(epoch)
+    }
+
     /// Sizes of many queues in one round trip (`None` for a queue that is
     /// not configured).
     pub async fn sizes(&self, queues: &[QueueId]) -> Result<Vec<Option<QueueStats>>, RedisFailure> {
@@ -262,9 +345,29 @@ impl QueueStore {
         for queue in queues {
             pipe.invoke_script(&stats_invocation(&self.keys(queue)));
         }
-        let replies: Vec<Vec<u64>> = pipe.query_async(&mut conn).await?;
-        Ok(replies.iter().map(|reply| queue_stats(reply)).collect())
+        let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
+        replies.iter().map(|reply| replies::stats(reply)).collect()
     }
+}
+
+fn issue_invocation(keys: &QueueKeys, arrival: &Arrival<'_>) -> redis::ScriptInvocation<'static> {
+    let (bits, digest, valid_for_ms) = match &arrival.work {
+        Some(work) => (
+            work.difficulty_bits,
+            work.digest_hex.as_str(),
+            work.valid_for_ms,
+        ),
+        None => (0, "-", 0),
+    };
+    let mut invocation = with_status_keys(&ISSUE, keys);
+    invocation
+        .key(keys.issue_limit_address(arrival.address_key))
+        .key(keys.issue_limit_user(arrival.user.as_str()))
+        .key(keys.pow_marker(digest))
+        .arg(arrival.user.as_str())
+        .arg(bits)
+        .arg(valid_for_ms);
+    invocation
 }
 
 fn stats_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
@@ -276,19 +379,7 @@ fn stats_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
     invocation
 }
 
-fn queue_stats(reply: &[u64]) -> Option<QueueStats> {
-    let &[max_active, admit_per_second, waiting, active] = reply else {
-        return None;
-    };
-    Some(QueueStats {
-        waiting,
-        active,
-        max_active: u32::try_from(max_active).unwrap_or(u32::MAX),
-        admit_per_second: u32::try_from(admit_per_second).unwrap_or(u32::MAX),
-    })
-}
-
-/// The key list the issue, heartbeat and tick scripts take, in order.
+/// The key list the issue, heartbeat and tick scripts start with, in order.
 pub fn status_keys(keys: &QueueKeys) -> [String; 5] {
     [
         keys.config(),
@@ -300,55 +391,10 @@ pub fn status_keys(keys: &QueueKeys) -> [String; 5] {
 }
 
 /// The issue, heartbeat and tick scripts share one key list.
-fn with_status_keys<'s>(script: &'s Script, keys: &QueueKeys) -> redis::ScriptInvocation<'s> {
+fn with_status_keys(script: &'static Script, keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
     let mut invocation = script.prepare_invoke();
     for key in status_keys(keys) {
         invocation.key(key);
     }
     invocation
-}
-
-/// Decodes `{outcome, seq, position, active_until_ms, turnover_micro,
-/// heartbeat_ttl_ms, admit_per_second, max_active, active_ttl_ms, free_slots}`.
-fn standing(reply: &[i64]) -> Result<Standing, RedisFailure> {
-    let &[
-        outcome,
-        seq,
-        position,
-        active_until_ms,
-        turnover_micro,
-        heartbeat_ttl_ms,
-        admit_per_second,
-        max_active,
-        active_ttl_ms,
-        free_slots,
-    ] = reply
-    else {
-        return Err(RedisFailure::BadReply(format!(
-            "status reply has {} fields",
-            reply.len()
-        )));
-    };
-    let place = if outcome == 2 {
-        Place::Active {
-            until_ms: active_until_ms,
-        }
-    } else {
-        Place::Waiting {
-            position: position.max(1) as u64,
-        }
-    };
-    let count = |v: i64| v.max(0) as u64;
-    Ok(Standing {
-        seq: count(seq),
-        place,
-        pace: Pace {
-            admit_per_second: count(admit_per_second) as f64,
-            max_active: count(max_active),
-            active_ttl_ms: count(active_ttl_ms),
-            free_slots: count(free_slots),
-            measured_turnover: (turnover_micro >= 0).then(|| turnover_micro as f64 / 1e6),
-        },
-        heartbeat_ttl_ms: count(heartbeat_ttl_ms),
-    })
 }

@@ -6,12 +6,20 @@
 -- bound is enforced here, atomically, so any number of concurrent tickers
 -- is safe.
 --
+-- Before any of that, the step credits an outage: when the previous step
+-- ran longer ago than the outage threshold, the queue was not being served
+-- in between (Redis was unreachable, or no scheduler ran), so that time
+-- beyond one period is added to state.paused_ms and queue time (see
+-- prelude.lua) stands still over it.
+--
 -- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET (user -> seq),
--- KEYS[4] seen ZSET (user -> last heartbeat ms), KEYS[5] batches ZSET
+-- KEYS[4] seen ZSET (user -> last heartbeat, queue ms), KEYS[5] batches ZSET
 -- ARGV[1] most users evicted per reason in this step
 -- ARGV[2] time constant of the slot-turnover smoothing, ms
+-- ARGV[3] the scheduler's period, ms; ARGV[4] the outage threshold, ms
 -- Returns {promoted, evicted_silent_waiting, evicted_silent_active,
---          expired_active, waiting, active}, or {-1} if the queue is not configured.
+--          expired_active, waiting, active, credited_ms}, or {-1} if the queue
+--          is not configured.
 
 -- Lua's unpack() handles at most ~8000 values; variadic calls go in chunks.
 local CHUNK = 1000
@@ -33,7 +41,19 @@ local active_ttl = tonumber(cfg[3])
 local heartbeat_ttl = tonumber(cfg[4])
 local limit = tonumber(ARGV[1])
 local smoothing_ms = tonumber(ARGV[2])
-local now = now_ms()
+local period_ms = tonumber(ARGV[3])
+local outage_ms = tonumber(ARGV[4])
+local wall, _, paused = clocks(KEYS[2])
+local last_tick = tonumber(redis.call('HGET', KEYS[2], 'last_tick_ms'))
+local credited = 0
+if last_tick and wall - last_tick > outage_ms then
+  credited = wall - last_tick - period_ms
+  paused = paused + credited
+  redis.call('HSET', KEYS[2], 'paused_ms', paused)
+end
+redis.call('HSET', KEYS[2], 'last_tick_ms', wall)
+-- Everything below is on queue time.
+local now = wall - paused
 local admitted = admitted_watermark(KEYS[2])
 
 -- 1. Users silent for longer than the heartbeat TTL, waiting or active.
@@ -119,4 +139,5 @@ local evicted = silent_waiting + silent_active + expired
 if evicted > 0 then
   redis.call('HINCRBY', KEYS[2], 'evicted_total', evicted)
 end
-return {promoted, silent_waiting, silent_active, expired, waiting - promoted, active + promoted}
+return {promoted, silent_waiting, silent_active, expired, waiting - promoted, active + promoted,
+  credited}

@@ -1,20 +1,43 @@
-//! A private `redis-server` on a free port, for tests that stop Redis.
-//! It never touches the machine's shared Redis that other tests use.
+//! A private `redis-server` on a free port, for tests that stop, kill,
+//! freeze or wipe Redis. It never touches the machine's shared Redis that
+//! other tests use.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct ThrowawayRedis {
     port: u16,
+    /// Where an AOF server keeps its data; gone with the server.
+    dir: PathBuf,
+    append_only: bool,
     child: Option<Child>,
 }
 
 impl ThrowawayRedis {
-    /// Starts a server on a free port and waits until it answers PING.
+    /// A server that keeps nothing on disk: a restart loses everything.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// A server with the append-only file on (fsync on every write), as
+    /// production runs it: a restart, even after `kill -9`, keeps the data.
+    pub fn start_with_aof() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(append_only: bool) -> Self {
         let port = free_port();
-        let mut redis = Self { port, child: None };
+        let dir =
+            std::env::temp_dir().join(format!("throwaway-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch directory for redis");
+        let mut redis = Self {
+            port,
+            dir,
+            append_only,
+            child: None,
+        };
         redis.restart();
         redis
     }
@@ -23,7 +46,11 @@ impl ThrowawayRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (its data is gone: it keeps nothing on disk).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the server (`kill -9`): no chance to write anything more.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -31,12 +58,49 @@ impl ThrowawayRedis {
         }
     }
 
-    /// Starts the server again on the same port.
+    /// Freezes the server (`SIGSTOP`): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (`SIGCONT`).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} failed");
+        }
+    }
+
+    /// The server's resident memory in kB, from /proc.
+    pub fn rss_kb(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse().ok())
+    }
+
+    /// Starts the server again on the same port (and, with AOF, the same data).
     pub fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(["--dir", self.dir.to_str().expect("a UTF-8 temp path")])
+            .args(if self.append_only {
+                ["--appendonly", "yes", "--appendfsync", "always"].as_slice()
+            } else {
+                ["--appendonly", "no"].as_slice()
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,6 +129,7 @@ impl ThrowawayRedis {
 impl Drop for ThrowawayRedis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -8,4 +8,6 @@ mod estimate;
 mod eviction;
 mod fairness;
 mod faults;
+mod lifecycle;
+mod limits;
 mod ops;

@@ -3,6 +3,7 @@
 
 mod admission;
 mod auth;
+mod bots;
 mod errors;
 mod estimate;
 mod eviction;

@@ -2,11 +2,13 @@
 //! port, a fresh MariaDB database per test, the shared Redis with a queue
 //! id per test.
 
+mod auth;
 mod balance;
 mod catalog;
 mod errors;
 mod expiry;
 mod holds;
+mod housekeeping;
 mod operations;
 mod outages;
 mod payments;

@@ -11,6 +11,7 @@ use shared::auth::{AuthSettingsError, Authenticator};
 use shared::client_addr::{InvalidTrustedProxies, TrustedProxies};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
+use shared::http::RequestDeadline;
 use shared::metrics::Metrics;
 use shared::redis_pool::{RedisFailure, build_pool};
 use shared::supervise::{SupervisionError, Worker, serve_with_workers};
@@ -52,6 +53,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.http.validate()?;
         let secrets = settings.secrets.require()?;
         let authenticator = Authenticator::from_settings(&settings.auth)?;
         let trusted_proxies = TrustedProxies::parse(&settings.http.trusted_proxies)?;
@@ -86,13 +88,18 @@ impl Application {
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
         let authenticator = web::Data::new(authenticator);
         let trusted_proxies = web::Data::new(trusted_proxies);
+        let deadline = web::Data::new(RequestDeadline(settings.http.request_deadline()));
 
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(shared::http::method_errors_as_problems())
+                // Inside CORS and the latency metric, so a 408 is both
+                // readable by a browser and counted.
+                .wrap(from_fn(shared::http::enforce_request_deadline))
                 .wrap(shared::http::cors(&cors_origins))
                 .wrap(from_fn(shared::metrics::record_request_latency))
+                .app_data(deadline.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())
@@ -108,9 +115,10 @@ impl Application {
         })
         .listen(listener)?
         .keep_alive(shared::http::KEEP_ALIVE)
+        .max_connections(settings.http.max_connections_per_worker)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         if let Some(workers) = settings.http.workers {
-            server = server.workers(workers.max(1));
+            server = server.workers(workers);
         }
         Ok(Self {
             port,

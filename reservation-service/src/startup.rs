@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, middleware, web};
 use shared::auth::{AuthSettingsError, Authenticator};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
+use shared::http::RequestDeadline;
 use shared::metrics::Metrics;
 use shared::redis_pool::RedisFailure;
 pub use shared::supervise::SupervisionError as RunError;
@@ -64,6 +65,7 @@ impl Application {
     /// Binds the listener, builds both pools once, runs migrations and
     /// prepares the HTTP server. Refuses to build without the secrets.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        settings.http.validate()?;
         let secrets = settings.secrets.require()?;
         let authenticator = Authenticator::from_settings(&settings.auth)?;
         tracing::info!("{}", authenticator.describe());
@@ -97,14 +99,18 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
         let authenticator = web::Data::new(authenticator);
+        let deadline = web::Data::new(RequestDeadline(settings.http.request_deadline()));
 
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(shared::http::method_errors_as_problems())
+                // Inside CORS and the latency metric, so a 408 is both
+                // readable by a browser and counted.
+                .wrap(middleware::from_fn(shared::http::enforce_request_deadline))
                 .wrap(shared::http::cors(&cors_origins))
-                // A full seat map of a large hall is megabytes of JSON.
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))
+                .app_data(deadline.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())
@@ -113,6 +119,7 @@ impl Application {
                 .configure(routes::configure)
         })
         .keep_alive(shared::http::KEEP_ALIVE)
+        .max_connections(settings.http.max_connections_per_worker)
         .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers);

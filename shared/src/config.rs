@@ -18,6 +18,11 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("PORT", "http.port"),
     ("BIND_ADDR", "http.bind_addr"),
     ("HTTP_WORKERS", "http.workers"),
+    ("HTTP_REQUEST_TIMEOUT_MS", "http.request_timeout_ms"),
+    (
+        "HTTP_MAX_CONNECTIONS_PER_WORKER",
+        "http.max_connections_per_worker",
+    ),
     ("CORS_ALLOWED_ORIGINS", "http.cors_allowed_origins"),
     ("TRUSTED_PROXIES", "http.trusted_proxies"),
     ("AUTH_MODE", "auth.mode"),
@@ -114,6 +119,53 @@ pub struct HttpSettings {
     /// `X-Forwarded-For` is believed (see `crate::client_addr`).
     #[serde(default)]
     pub trusted_proxies: String,
+    /// The longest one request may take, body included (408 after it).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Open connections one worker accepts; more wait in the kernel's
+    /// backlog. Keep workers × this below the open-file limit.
+    #[serde(default = "default_max_connections_per_worker")]
+    pub max_connections_per_worker: usize,
+}
+
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_connections_per_worker() -> usize {
+    8_192
+}
+
+impl HttpSettings {
+    /// Refuses settings that cannot run rather than panicking later.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.workers == Some(0) {
+            return Err(SettingsError::OutOfRange {
+                variable: "HTTP_WORKERS",
+                expected: "at least 1 (or unset: one per core)".to_owned(),
+                value: "0".to_owned(),
+            });
+        }
+        if !(100..=600_000).contains(&self.request_timeout_ms) {
+            return Err(SettingsError::OutOfRange {
+                variable: "HTTP_REQUEST_TIMEOUT_MS",
+                expected: "between 100 and 600000".to_owned(),
+                value: self.request_timeout_ms.to_string(),
+            });
+        }
+        if self.max_connections_per_worker == 0 {
+            return Err(SettingsError::OutOfRange {
+                variable: "HTTP_MAX_CONNECTIONS_PER_WORKER",
+                expected: "at least 1".to_owned(),
+                value: "0".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn request_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -259,6 +311,14 @@ mod tests {
         let printed = format!("{secrets:?} {probe:?}");
         assert!(!printed.contains("token-secret-0123456789"), "{printed}");
         assert!(!printed.contains("admin-key-0123456789"), "{printed}");
+    }
+
+    #[test]
+    fn zero_workers_are_refused_by_name() {
+        let probe = load_probe(&[("HTTP_WORKERS", "0")]).unwrap();
+        let err = probe.http.validate().unwrap_err();
+        assert!(err.to_string().contains("HTTP_WORKERS"), "{err}");
+        assert!(load_probe(&[]).unwrap().http.validate().is_ok());
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! HTTP plumbing both services mount the same way.
 
+use std::time::Duration;
+
 use actix_cors::Cors;
-use actix_web::http::{Method, StatusCode, header};
-use actix_web::middleware::ErrorHandlers;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{ConnectionType, Method, StatusCode, header};
+use actix_web::middleware::{ErrorHandlers, Next};
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, web};
 
 use crate::problem::{self, Problem};
@@ -128,6 +132,64 @@ async fn method_not_allowed(allow: String) -> HttpResponse {
         response.headers_mut().insert(header::ALLOW, value);
     }
     response
+}
+
+/// The longest one request may take, body included. Shared as app data by
+/// both services; see [`enforce_request_deadline`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub Duration);
+
+/// Ends every request that is not answered within its [`RequestDeadline`]
+/// with 408 `REQUEST_TIMEOUT` and closes the connection. actix-web bounds
+/// only the time to receive the headers; a client that sends headers and
+/// then trickles (or never sends) its body would otherwise hold the
+/// connection, and one of the worker's slots, forever. Dropping the
+/// handler's future rolls back any transaction it had open, so nothing is
+/// left half-written.
+///
+/// The answer is returned as an error: the request went down with the
+/// dropped future, and actix turns a service error into its response.
+pub async fn enforce_request_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let deadline = req
+        .app_data::<web::Data<RequestDeadline>>()
+        .map_or(Duration::from_secs(10), |d| d.0);
+    match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(response) => response.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => Err(DeadlineExceeded.into()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request was not completed in time")]
+struct DeadlineExceeded;
+
+impl actix_web::ResponseError for DeadlineExceeded {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::REQUEST_TIMEOUT
+    }
+
+    /// The same bytes every time, built once: when a crowd of stalled
+    /// requests times out together, each answer should cost next to nothing.
+    fn error_response(&self) -> HttpResponse {
+        static BODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            serde_json::to_string(&Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "The request was not completed in time (a body sent too slowly?).",
+            ))
+            .unwrap_or_default()
+        });
+        let mut response = HttpResponse::RequestTimeout()
+            .content_type(problem::PROBLEM_CONTENT_TYPE)
+            .body(BODY.as_str());
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        response
+    }
 }
 
 /// Liveness: the process serves HTTP.

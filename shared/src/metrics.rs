@@ -70,19 +70,24 @@ pub async fn record_request_latency(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
     let method = req.method().clone();
-    let response = next.call(req).await?;
+    let outcome = next.call(req).await;
     if let Some(metrics) = metrics {
-        let route = response.request().match_pattern();
+        // A request cut off by the deadline comes back as an error, its
+        // route no longer known.
+        let (route, status) = match &outcome {
+            Ok(response) => (response.request().match_pattern(), response.status()),
+            Err(err) => (None, err.as_response_error().status_code()),
+        };
         metrics
             .request_duration
             .with_label_values(&[
                 method.as_str(),
                 route.as_deref().unwrap_or("unmatched"),
-                response.status().as_str(),
+                status.as_str(),
             ])
             .observe(started.elapsed().as_secs_f64());
     }
-    Ok(response)
+    outcome
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -41,14 +41,19 @@ fn wait_for_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
     None
 }
 
-/// Waits for the service on `port` to become ready, sends it SIGTERM, and
-/// asserts it exits successfully within ten seconds.
-pub fn assert_stops_cleanly_on_sigterm(child: &mut Child, port: u16, ready_within: Duration) {
-    let deadline = Instant::now() + ready_within;
+/// Waits until the service on `port` answers `/readyz` with 200.
+pub fn wait_until_ready(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
     while !ready(port) {
         assert!(Instant::now() < deadline, "the service never became ready");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits for the service on `port` to become ready, sends it SIGTERM, and
+/// asserts it exits successfully within ten seconds.
+pub fn assert_stops_cleanly_on_sigterm(child: &mut Child, port: u16, ready_within: Duration) {
+    wait_until_ready(port, ready_within);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -97,7 +97,11 @@ async fn a_script_on_one_address_gets_its_budget_and_every_fan_a_place() {
     let bots_placed = attacker.iter().filter(|&&s| s == 201).count();
     let bots_refused = attacker.iter().filter(|&&s| s == 429).count();
     assert_eq!(fans_placed, FANS, "every fan gets a place: {fans:?}");
-    assert_eq!(bots_placed + bots_refused, INVENTED, "only 201 or 429 for the script");
+    assert_eq!(
+        bots_placed + bots_refused,
+        INVENTED,
+        "only 201 or 429 for the script"
+    );
     // The address budget: the burst, plus the rate over the run.
     let budget = limits.issue_burst_per_address as f64
         + f64::from(limits.issues_per_minute_per_address) * elapsed.as_secs_f64() / 60.0;
@@ -124,7 +128,14 @@ async fn a_script_on_one_address_gets_its_budget_and_every_fan_a_place() {
         first.len(),
         share * 100.0
     );
-    assert!(share <= 0.05, "the script holds {:.1} % of the first places", share * 100.0);
+    assert!(
+        share <= 0.05,
+        "the script holds {:.1} % of the first places",
+        share * 100.0
+    );
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains("reason=\"issue_address_limit\""), "refusals are counted");
+    assert!(
+        metrics.contains("reason=\"issue_address_limit\""),
+        "refusals are counted"
+    );
 }

@@ -74,7 +74,10 @@ async fn a_stolen_queue_token_or_a_forged_jwt_reaches_no_seat_and_no_balance() {
         .await
         .unwrap();
     let body: serde_json::Value = mixed.json().await.unwrap();
-    assert_eq!((body["user_id"].as_str(), body["balance"].as_i64()), (Some("mallory"), Some(0)));
+    assert_eq!(
+        (body["user_id"].as_str(), body["balance"].as_i64()),
+        (Some("mallory"), Some(0))
+    );
 
     // Alice herself still books and pays.
     let reservation = app.hold_ok("alice", &alice_token, schedule, seat).await;
@@ -84,7 +87,12 @@ async fn a_stolen_queue_token_or_a_forged_jwt_reaches_no_seat_and_no_balance() {
         "TOKEN_NOT_YOURS",
     )
     .await;
-    assert_eq!(app.pay("alice", &alice_token, reservation, "pay").await.status(), 200);
+    assert_eq!(
+        app.pay("alice", &alice_token, reservation, "pay")
+            .await
+            .status(),
+        200
+    );
     assert_eq!(app.balance("alice").await, 4_000);
     app.assert_invariants().await;
 }

@@ -31,10 +31,11 @@ async fn idempotency_records_past_their_retention_are_purged_and_never_charge_tw
         (left == 1).then_some(())
     })
     .await;
-    let kept: String = sqlx::query_scalar("SELECT CONVERT(idem_key USING utf8mb4) FROM idempotency_keys")
-        .fetch_one(&app.db_pool)
-        .await
-        .unwrap();
+    let kept: String =
+        sqlx::query_scalar("SELECT CONVERT(idem_key USING utf8mb4) FROM idempotency_keys")
+            .fetch_one(&app.db_pool)
+            .await
+            .unwrap();
     assert_eq!(kept, "recent");
 
     // The purged key cannot charge again: the ledger still knows it.

@@ -10,6 +10,9 @@ use shared::token::TokenError;
 use crate::domain::InvalidQueueConfig;
 use crate::pow::PowError;
 
+/// The one dependency of the queue service, as outage logs name it.
+pub const REDIS: &str = "redis";
+
 /// How long a newcomer refused by a full line is asked to wait.
 const QUEUE_FULL_RETRY_AFTER_MS: u64 = 30_000;
 
@@ -118,14 +121,16 @@ impl ResponseError for QueueError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
+            // Logged once per outage, not per request (see shared::outage).
             Self::Unavailable(cause) => {
-                tracing::warn!(error = %error_chain(cause), "queue storage unavailable");
+                tracing::debug!(error = %error_chain(cause), "queue storage unavailable");
+                shared::outage::unavailable_response(REDIS)
             }
             Self::Unexpected(cause) => {
                 tracing::error!(error = %error_chain(cause), "queue request failed");
+                self.problem().to_response()
             }
-            _ => {}
+            _ => self.problem().to_response(),
         }
-        self.problem().to_response()
     }
 }

@@ -13,6 +13,7 @@ use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
 use shared::http::RequestDeadline;
 use shared::metrics::Metrics;
+use shared::outage::OutageWatch;
 use shared::redis_pool::{RedisFailure, build_pool};
 use shared::supervise::{SupervisionError, Worker, serve_with_workers};
 use shared::token::TokenCodec;
@@ -63,6 +64,10 @@ impl Application {
         shared::redis_pool::warn_if_not_persistent(store.pool(), &settings.redis).await;
         let metrics = Metrics::new("queue-service");
         let queue_metrics = QueueMetrics::register(metrics.registry())?;
+        let outages = web::Data::new(OutageWatch::new(
+            metrics.registry(),
+            vec![(crate::error::REDIS, shared::redis_pool::probe(store.pool()))],
+        )?);
 
         let listener = TcpListener::bind((settings.http.bind_addr.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
@@ -98,8 +103,10 @@ impl Application {
                 // readable by a browser and counted.
                 .wrap(from_fn(shared::http::enforce_request_deadline))
                 .wrap(shared::http::cors(&cors_origins))
+                .wrap(from_fn(shared::outage::record_refusals))
                 .wrap(from_fn(shared::metrics::record_request_latency))
                 .app_data(deadline.clone())
+                .app_data(outages.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())

@@ -73,7 +73,7 @@ impl Catalog {
             .map_err(|miss: Arc<FactsMiss>| match &*miss {
                 FactsMiss::NotFound => ReservationError::ScheduleNotFound,
                 FactsMiss::Database(err) if storage::is_unavailable(err) => {
-                    ReservationError::Unavailable(Box::new(miss))
+                    ReservationError::mysql_unavailable(miss)
                 }
                 _ => ReservationError::Unexpected(Box::new(miss)),
             })
@@ -87,7 +87,7 @@ impl Catalog {
             .await
             .map_err(|shared_err: Arc<sqlx::Error>| {
                 if storage::is_unavailable(&shared_err) {
-                    ReservationError::Unavailable(Box::new(shared_err))
+                    ReservationError::mysql_unavailable(shared_err)
                 } else {
                     ReservationError::Unexpected(Box::new(shared_err))
                 }

@@ -19,6 +19,10 @@ use crate::storage;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// The service's dependencies, as outage logs and metrics name them.
+pub const MYSQL: &str = "mysql";
+pub const REDIS: &str = "redis";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReservationError {
     /// A missing or malformed header (`X-User-Id`, `X-Queue-Token`, admin key,
@@ -57,8 +61,12 @@ pub enum ReservationError {
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
     /// MySQL or Redis cannot be reached or is shedding load: fail closed.
-    #[error("a storage dependency is unavailable")]
-    Unavailable(#[source] BoxError),
+    #[error("{dependency} is unavailable")]
+    Unavailable {
+        dependency: &'static str,
+        #[source]
+        source: BoxError,
+    },
     #[error("an unexpected failure occurred")]
     Unexpected(#[source] BoxError),
 }
@@ -68,7 +76,7 @@ impl ReservationError {
         use ReservationError as E;
         let (status, code) = match self {
             E::Request(e) => return e.problem(),
-            E::Unavailable(_) => return Problem::unavailable(),
+            E::Unavailable { .. } => return Problem::unavailable(),
             E::Unexpected(_) => return Problem::internal(),
             E::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
             E::InvalidAmount(_) => (StatusCode::BAD_REQUEST, "INVALID_AMOUNT"),
@@ -94,6 +102,13 @@ impl ReservationError {
     pub fn unexpected(err: impl Into<BoxError>) -> Self {
         Self::Unexpected(err.into())
     }
+
+    pub fn mysql_unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            dependency: MYSQL,
+            source: err.into(),
+        }
+    }
 }
 
 impl ResponseError for ReservationError {
@@ -102,17 +117,18 @@ impl ResponseError for ReservationError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let problem = self.problem();
         match self {
-            Self::Unavailable(_) => {
-                tracing::warn!(error.chain = %error_chain(self), "dependency unavailable");
+            // Logged once per outage, not per request (see shared::outage).
+            Self::Unavailable { dependency, .. } => {
+                tracing::debug!(error.chain = %error_chain(self), "dependency unavailable");
+                shared::outage::unavailable_response(dependency)
             }
             Self::Unexpected(_) => {
                 tracing::error!(error.chain = %error_chain(self), "request failed");
+                self.problem().to_response()
             }
-            _ => {}
+            _ => self.problem().to_response(),
         }
-        problem.to_response()
     }
 }
 
@@ -147,7 +163,7 @@ impl From<TokenError> for ReservationError {
 impl From<sqlx::Error> for ReservationError {
     fn from(err: sqlx::Error) -> Self {
         if storage::is_unavailable(&err) {
-            Self::Unavailable(Box::new(err))
+            Self::mysql_unavailable(err)
         } else {
             Self::Unexpected(Box::new(err))
         }
@@ -157,7 +173,10 @@ impl From<sqlx::Error> for ReservationError {
 impl From<RedisFailure> for ReservationError {
     fn from(err: RedisFailure) -> Self {
         match err {
-            RedisFailure::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            RedisFailure::Unavailable(_) => Self::Unavailable {
+                dependency: REDIS,
+                source: Box::new(err),
+            },
             other => Self::Unexpected(Box::new(other)),
         }
     }
@@ -197,10 +216,7 @@ mod tests {
     fn the_chain_names_every_cause() {
         let err = ReservationError::from(sqlx::Error::PoolTimedOut);
         let chain = error_chain(&err);
-        assert!(
-            chain.starts_with("a storage dependency is unavailable: "),
-            "{chain}"
-        );
+        assert!(chain.starts_with("mysql is unavailable: "), "{chain}");
         assert!(chain.contains("pool timed out"), "{chain}");
     }
 }

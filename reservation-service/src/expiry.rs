@@ -34,6 +34,8 @@ pub async fn run(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // A sweep that fails every second during an outage logs once.
+    let mut failing = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -47,6 +49,9 @@ pub async fn run(
         };
         match swept {
             Ok(done) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("hold-expiry sweeps succeed again");
+                }
                 metrics.expired_holds.inc_by(done.seats_released);
                 if done != Sweep::default() {
                     tracing::info!(
@@ -56,9 +61,14 @@ pub async fn run(
                     );
                 }
             }
-            Err(err) => {
-                tracing::warn!(error.chain = %error_chain(&err), "hold-expiry sweep failed");
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    error.chain = %error_chain(&err),
+                    "hold-expiry sweep failed; retrying every interval, quietly until it succeeds"
+                );
             }
+            Err(_) => {}
         }
     }
     tracing::info!("hold-expiry worker stopped");

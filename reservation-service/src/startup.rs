@@ -3,6 +3,7 @@
 //! the port before serving.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 pub use actix_web::dev::ServerHandle;
@@ -12,6 +13,7 @@ use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
 use shared::http::RequestDeadline;
 use shared::metrics::Metrics;
+use shared::outage::{OutageWatch, Probe};
 use shared::redis_pool::RedisFailure;
 pub use shared::supervise::SupervisionError as RunError;
 use shared::supervise::{Worker, serve_with_workers};
@@ -86,6 +88,13 @@ impl Application {
 
         let metrics = Metrics::new("reservation-service");
         let reservation_metrics = ReservationMetrics::register(metrics.registry())?;
+        let outages = web::Data::new(OutageWatch::new(
+            metrics.registry(),
+            vec![
+                (crate::error::MYSQL, mysql_probe(&db)),
+                (crate::error::REDIS, shared::redis_pool::probe(&redis)),
+            ],
+        )?);
         let state = AppState {
             db: db.clone(),
             redis: redis.clone(),
@@ -109,8 +118,10 @@ impl Application {
                 // readable by a browser and counted.
                 .wrap(middleware::from_fn(shared::http::enforce_request_deadline))
                 .wrap(shared::http::cors(&cors_origins))
+                .wrap(middleware::from_fn(shared::outage::record_refusals))
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))
                 .app_data(deadline.clone())
+                .app_data(outages.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(admin_key.clone())
@@ -174,6 +185,20 @@ impl Application {
         self.db.close().await;
         result
     }
+}
+
+fn mysql_probe(db: &MySqlPool) -> Probe {
+    let db = db.clone();
+    Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            sqlx::query("SELECT 1")
+                .execute(&db)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// `reservation-service migrate`: apply migrations and exit.

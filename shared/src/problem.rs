@@ -192,6 +192,16 @@ pub fn query_error_handler(err: QueryPayloadError, _req: &HttpRequest) -> actix_
 pub fn method_not_allowed<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // Our own endpoints answer 405 as a problem with `Allow` already.
+    let already_a_problem = response
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if already_a_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
     let (request, _) = response.into_parts();
     let problem = Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -225,6 +225,15 @@ pub async fn ping(pool: &RedisPool) -> Result<(), RedisFailure> {
     Ok(())
 }
 
+/// A probe for [`crate::outage::OutageWatch`]: one PING.
+pub fn probe(pool: &RedisPool) -> crate::outage::Probe {
+    let pool = pool.clone();
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { ping(&pool).await.map_err(|e| e.to_string()) })
+    })
+}
+
 /// Warns, by name, when the Redis behind the pool keeps nothing on disk
 /// (no AOF, no snapshot schedule): a restart of such a server loses every
 /// queue's line. Managed servers often refuse `CONFIG`; that is not an

@@ -15,16 +15,29 @@ pub fn free_port() -> u16 {
         .unwrap()
 }
 
-/// Whether `/readyz` on the port answers 200.
-fn ready(port: u16) -> bool {
+/// Sends one HTTP/1.1 request (`method path`, extra header lines, body) on
+/// a fresh connection and returns the whole reply as text; empty when the
+/// service cannot be reached.
+pub fn http(port: u16, method_and_path: &str, headers: &[&str], body: &str) -> String {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
+        return String::new();
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = format!("{method_and_path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let _ = stream.write_all(request.as_bytes());
     let mut reply = String::new();
     let _ = stream.read_to_string(&mut reply);
-    reply.starts_with("HTTP/1.1 200")
+    reply
+}
+
+/// Whether `/readyz` on the port answers 200.
+fn ready(port: u16) -> bool {
+    http(port, "GET /readyz", &[], "").starts_with("HTTP/1.1 200")
 }
 
 /// The exit status if the child ends within `within`; otherwise kills it

@@ -99,6 +99,8 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
             workers: Some(2),
             cors_allowed_origins: "http://allowed.example".to_owned(),
             trusted_proxies: options.trusted_proxies.clone(),
+            request_timeout_ms: 10_000,
+            max_connections_per_worker: 8_192,
         },
         redis: RedisSettings {
             url: options.redis_url.clone(),

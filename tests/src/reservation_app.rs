@@ -165,6 +165,8 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
             workers: Some(2),
             cors_allowed_origins: options.cors_allowed_origins.clone(),
             trusted_proxies: String::new(),
+            request_timeout_ms: 10_000,
+            max_connections_per_worker: 8_192,
         },
         redis: RedisSettings {
             url: app_redis_url,

@@ -12,7 +12,9 @@ pub async fn readyz(state: web::Data<QueueState>) -> HttpResponse {
     match shared::redis_pool::ping(state.store.pool()).await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(err) => {
-            tracing::warn!(error = %err, "not ready: redis");
+            // Probes run every few seconds; the outage itself is logged
+            // once, by shared::outage.
+            tracing::debug!(error = %err, "not ready: redis");
             Problem::unavailable().to_response()
         }
     }
@@ -22,7 +24,7 @@ pub async fn readyz(state: web::Data<QueueState>) -> HttpResponse {
 /// is down the sizes keep their last values and the rest still renders.
 pub async fn metrics(state: web::Data<QueueState>, metrics: web::Data<Metrics>) -> HttpResponse {
     if let Err(err) = refresh_queue_sizes(&state).await {
-        tracing::warn!(error = %err, "metrics: queue sizes unavailable");
+        tracing::debug!(error = %err, "metrics: queue sizes unavailable");
     }
     shared::metrics::metrics_endpoint(metrics).await
 }

@@ -53,6 +53,9 @@ impl NewConcert {
         if title.chars().any(char::is_control) {
             return Err(Invalid::new("title must not contain control characters"));
         }
+        if !title.chars().any(is_visible) {
+            return Err(Invalid::new("title must contain a visible character"));
+        }
         let queue_id =
             QueueId::parse(queue_id).map_err(|e| Invalid::new(format!("queue_id: {e}")))?;
         if schedules.is_empty() || schedules.len() > MAX_SCHEDULES {
@@ -110,6 +113,19 @@ impl NewSchedule {
     }
 }
 
+/// Whether a character shows: not white space, and not one of the
+/// zero-width or formatting characters that render as nothing (a title of
+/// only those looks empty in every listing).
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}')
+}
+
 /// UTC, at the millisecond precision of `DATETIME(3)` (MySQL would round
 /// and MariaDB truncate finer digits; truncating here makes both store, and
 /// the response echo, the same instant), within `DATETIME`'s range.
@@ -162,6 +178,20 @@ mod tests {
         assert!(NewConcert::parse("  ", "q", vec![schedule()]).is_err());
         assert!(NewConcert::parse(&"x".repeat(201), "q", vec![schedule()]).is_err());
         assert!(NewConcert::parse(&"é".repeat(200), "q", vec![schedule()]).is_ok());
+    }
+
+    #[test]
+    fn a_title_of_invisible_characters_is_refused() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{FEFF} \u{2060}",
+            "\u{3164}",
+            "\u{00AD}\u{00AD}",
+        ] {
+            let err = NewConcert::parse(invisible, "q", vec![schedule()]).unwrap_err();
+            assert!(err.to_string().contains("visible"), "{invisible:?}: {err}");
+        }
+        assert!(NewConcert::parse("Tour\u{200B}2027", "q", vec![schedule()]).is_ok());
     }
 
     #[test]

@@ -25,12 +25,13 @@ pub struct CreateConcertRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateScheduleRequest {
-    #[serde(with = "time::serde::rfc3339")]
+    /// RFC 3339; leap seconds (`:60`) are refused.
+    #[serde(with = "shared::rfc3339")]
     pub starts_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "shared::rfc3339")]
     pub booking_opens_at: OffsetDateTime,
     /// Must be after `booking_opens_at`.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "shared::rfc3339")]
     pub booking_closes_at: OffsetDateTime,
     /// 1-100,000 seats, numbered from 1.
     pub seat_count: i64,

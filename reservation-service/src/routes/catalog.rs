@@ -12,8 +12,11 @@ use crate::state::AppState;
 use crate::storage;
 use crate::storage::seats::SeatPage;
 
-/// Largest page of seats one request may ask for.
-const MAX_SEAT_PAGE: u32 = 100_000;
+/// Seats per page when the request names no size, and the largest page one
+/// request may ask for: a whole 100,000-seat hall in one answer is
+/// megabytes, and a crowd asking for it at once is an outage.
+const DEFAULT_SEAT_PAGE: u32 = 1_000;
+const MAX_SEAT_PAGE: u32 = 5_000;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConcertView {
@@ -71,7 +74,8 @@ pub struct SchedulesQuery {
 pub struct SeatsQuery {
     /// Only seats with this status (an expired hold counts as available).
     pub status: Option<SeatStatus>,
-    /// Page size; all matching seats when absent.
+    /// Page size, 1-5,000 (default 1,000); page on with `after`.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
     /// Keyset paging: only seats whose id is greater than this.
     pub after: Option<u64>,
@@ -183,9 +187,8 @@ pub async fn list_seats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ReservationError> {
     let schedule_id = ScheduleId::new(path.into_inner())?;
-    if let Some(limit) = query.limit
-        && !(1..=MAX_SEAT_PAGE).contains(&limit)
-    {
+    let limit = query.limit.unwrap_or(DEFAULT_SEAT_PAGE);
+    if !(1..=MAX_SEAT_PAGE).contains(&limit) {
         return Err(ReservationError::InvalidRequest(format!(
             "limit must be between 1 and {MAX_SEAT_PAGE}"
         )));
@@ -199,7 +202,7 @@ pub async fn list_seats(
         seat_ids,
         status: query.status,
         after: query.after,
-        limit: query.limit,
+        limit,
     };
     let seats = storage::seats::list(&state.db, schedule_id, page)
         .await?

@@ -24,11 +24,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     );
     let mut down = Vec::new();
     if let Err(err) = mysql {
-        tracing::warn!(error.chain = %error_chain(&err), "readiness: mysql unreachable");
+        // Probes run every few seconds; outages are logged once, by shared::outage.
+        tracing::debug!(error.chain = %error_chain(&err), "readiness: mysql unreachable");
         down.push("mysql");
     }
     if let Err(err) = redis {
-        tracing::warn!(error.chain = %error_chain(&err), "readiness: redis unreachable");
+        tracing::debug!(error.chain = %error_chain(&err), "readiness: redis unreachable");
         down.push("redis");
     }
     if down.is_empty() {

@@ -33,7 +33,7 @@ pub struct SeatPage {
     pub status: Option<SeatStatus>,
     /// Only seats with a larger id.
     pub after: Option<u64>,
-    pub limit: Option<u32>,
+    pub limit: u32,
 }
 
 #[tracing::instrument(skip_all, fields(schedule.id = %schedule_id))]
@@ -71,9 +71,7 @@ pub async fn list(
         query.push(" AND id > ").push_bind(after);
     }
     query.push(" ORDER BY id");
-    if let Some(limit) = page.limit {
-        query.push(" LIMIT ").push_bind(limit);
-    }
+    query.push(" LIMIT ").push_bind(page.limit);
     query.build_query_as().fetch_all(executor).await
 }
 

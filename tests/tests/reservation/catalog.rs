@@ -223,7 +223,7 @@ async fn a_seat_page_reads_only_its_own_schedules_rows() {
             seat_ids: facts.seat_ids.clone().expect("the schedule has seats"),
             status,
             after: None,
-            limit: Some(5),
+            limit: 5,
         };
         let rows = storage::seats::list(&mut *conn, schedule, page)
             .await
@@ -270,6 +270,16 @@ async fn a_fifty_thousand_seat_schedule_is_created_in_seconds() {
     assert_eq!((count, min, max), (50_000, 1, 50_000));
     let page = app.seats(schedule, "?status=available&limit=10").await;
     assert_eq!(page.len(), 10);
+    // Without a limit, one default page; a page may not exceed 5,000.
+    assert_eq!(app.seats(schedule, "").await.len(), 1_000);
+    assert_eq!(app.seats(schedule, "?limit=5000").await.len(), 5_000);
+    let too_big = app
+        .client
+        .get(app.url(&format!("/v1/schedules/{schedule}/seats?limit=5001")))
+        .send()
+        .await
+        .unwrap();
+    tests::assert_problem(too_big, 400, "INVALID_REQUEST").await;
 }
 
 #[tokio::test]

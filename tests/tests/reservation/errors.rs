@@ -240,21 +240,25 @@ async fn unknown_things_are_404() {
 }
 
 #[tokio::test]
-async fn a_method_a_path_does_not_serve_is_405_problem() {
+async fn a_method_a_path_does_not_serve_is_405_problem_with_allow() {
     let app = spawn_reservation_app().await;
-    // Paths routed for a single method fall through to the 404 above;
-    // these are resources that do answer other methods.
-    for (method, path) in [
-        (reqwest::Method::PUT, "/v1/reservations/1"),
-        (reqwest::Method::POST, "/v1/schedules/1/seats"),
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/v1/reservations/1", "GET, DELETE"),
+        (reqwest::Method::POST, "/v1/schedules/1/seats", "GET"),
+        (reqwest::Method::GET, "/v1/reservations", "POST"),
+        (reqwest::Method::DELETE, "/v1/users/me/balance", "GET"),
+        (reqwest::Method::GET, "/v1/reservations/1/payment", "POST"),
+        (reqwest::Method::PATCH, "/v1/admin/concerts", "POST"),
+        (reqwest::Method::POST, "/healthz", "GET"),
     ] {
         let response = app
             .client
-            .request(method, app.url(path))
+            .request(method.clone(), app.url(path))
             .header("X-User-Id", "alice")
             .send()
             .await
             .unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
         assert_problem(response, 405, "METHOD_NOT_ALLOWED").await;
     }
 }
@@ -448,6 +452,21 @@ async fn invalid_concerts_are_400_with_a_clear_detail() {
     let bad_time = json!({ "title": "T", "queue_id": "q", "schedules": [
         schedule("yesterday", "2030-06-01T18:00:00Z", 10, 100)] });
     assert_problem(app.create_concert(&bad_time).await, 400, "MALFORMED_JSON").await;
+    // A leap second parses as 23:59:59.999999999, which nobody wrote.
+    let leap = json!({ "title": "T", "queue_id": "q", "schedules": [
+        schedule("2030-05-01T10:00:00Z", "2030-05-31T23:59:60Z", 10, 100)] });
+    let problem = assert_problem(app.create_concert(&leap).await, 400, "MALFORMED_JSON").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("leap"),
+        "{problem}"
+    );
+    let invisible = json!({ "title": "\u{200B}\u{FEFF}", "queue_id": "q", "schedules": [good] });
+    let problem =
+        assert_problem(app.create_concert(&invisible).await, 400, "INVALID_REQUEST").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("visible"),
+        "{problem}"
+    );
     let concerts: Vec<serde_json::Value> = app
         .client
         .get(app.url("/v1/concerts"))

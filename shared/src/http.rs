@@ -218,6 +218,8 @@ pub fn cors(allowed_origins: &str) -> Cors {
             header::HeaderName::from_static("x-user-id"),
             header::HeaderName::from_static("x-queue-token"),
             header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-pow-challenge"),
+            header::HeaderName::from_static("x-pow-solution"),
         ])
         .expose_headers([header::RETRY_AFTER])
         .max_age(CORS_MAX_AGE_SECONDS)

@@ -1,4 +1,5 @@
-use utoipa::{Modify, OpenApi};
+use shared::openapi::Common;
+use utoipa::OpenApi;
 
 use crate::routes::{admin, dev, queues, tokens};
 
@@ -16,14 +17,6 @@ use crate::routes::{admin, dev, queues, tokens};
         dev::sign_in,
     ),
     components(schemas(shared::problem::Problem)),
-    modifiers(&SecuritySchemes)
+    modifiers(&Common)
 )]
 pub struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        shared::auth::add_security_schemes(openapi);
-    }
-}

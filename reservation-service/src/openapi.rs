@@ -1,10 +1,8 @@
 //! The OpenAPI document served at `/openapi.json`.
 
-use std::sync::LazyLock;
-
-use actix_web::HttpResponse;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use actix_web::{HttpResponse, web};
+use shared::openapi::Common;
+use utoipa::OpenApi;
 
 use crate::routes;
 
@@ -29,32 +27,28 @@ use crate::routes;
         routes::balance::charge,
     ),
     components(schemas(shared::problem::Problem)),
-    modifiers(&AdminKey)
+    modifiers(&Common)
 )]
 pub struct ApiDoc;
 
-struct AdminKey;
-
-impl Modify for AdminKey {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "admin_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+/// The document as this deployment serves it: the largest top-up is a
+/// setting, so its bound is written in at start-up.
+pub fn document(max_charge_amount: i64) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(amount) = doc.pointer_mut("/components/schemas/ChargeBody/properties/amount") {
+        amount["maximum"] = serde_json::json!(max_charge_amount);
     }
+    doc.to_string()
 }
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-});
+/// The served document, built once at start-up.
+#[derive(Clone)]
+pub struct Document(pub std::sync::Arc<str>);
 
-pub async fn openapi_json() -> HttpResponse {
+pub async fn openapi_json(document: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(DOCUMENT.as_str())
+        .body(document.0.to_string())
 }
 
 #[cfg(test)]
@@ -63,7 +57,11 @@ mod tests {
 
     #[test]
     fn documents_every_endpoint_and_the_problem_schema() {
-        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&document(500)).unwrap();
+        assert_eq!(
+            doc.pointer("/components/schemas/ChargeBody/properties/amount/maximum"),
+            Some(&serde_json::json!(500))
+        );
         assert_eq!(doc["paths"].as_object().unwrap().len(), 10);
         assert!(doc["components"]["schemas"]["Problem"].is_object());
         assert!(doc["components"]["securitySchemes"]["admin_key"].is_object());

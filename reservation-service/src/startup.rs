@@ -109,6 +109,9 @@ impl Application {
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
         let authenticator = web::Data::new(authenticator);
         let deadline = web::Data::new(RequestDeadline(settings.http.request_deadline()));
+        let document = web::Data::new(crate::openapi::Document(
+            crate::openapi::document(settings.balance.max_charge_amount).into(),
+        ));
 
         let cors_origins = settings.http.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -121,6 +124,7 @@ impl Application {
                 .wrap(middleware::from_fn(shared::outage::record_refusals))
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))
                 .app_data(deadline.clone())
+                .app_data(document.clone())
                 .app_data(outages.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())

@@ -40,7 +40,7 @@ impl QueueConfigView {
 #[utoipa::path(
     put,
     path = "/v1/admin/queues/{queue_id}",
-    params(("queue_id" = String, Path, description = "1-64 chars of [A-Za-z0-9_-]")),
+    params(("queue_id" = QueueId, Path, description = "1-64 chars of [A-Za-z0-9_-]")),
     request_body = QueueConfig,
     responses(
         (status = 201, description = "Created", body = QueueConfigView),
@@ -76,7 +76,7 @@ pub async fn put_queue(
 #[utoipa::path(
     delete,
     path = "/v1/admin/queues/{queue_id}",
-    params(("queue_id" = String, Path, description = "1-64 chars of [A-Za-z0-9_-]")),
+    params(("queue_id" = QueueId, Path, description = "1-64 chars of [A-Za-z0-9_-]")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),

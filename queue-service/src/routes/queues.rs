@@ -19,7 +19,7 @@ pub struct QueueStatsView {
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue_id}",
-    params(("queue_id" = String, Path)),
+    params(("queue_id" = QueueId, Path)),
     responses(
         (status = 200, body = QueueStatsView),
         (status = 404, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),

@@ -90,9 +90,11 @@ fn now_ms() -> u64 {
     post,
     path = "/v1/queues/{queue_id}/tokens",
     params(
-        ("queue_id" = String, Path),
-        ("X-Pow-Challenge" = Option<String>, Header, description = "A challenge from POST /v1/queues/{queue_id}/challenges, when the queue asks a proof of work"),
-        ("X-Pow-Solution" = Option<String>, Header, description = "Its solution"),
+        ("queue_id" = QueueId, Path),
+        ("X-Pow-Challenge" = Option<String>, Header, min_length = 1, max_length = 512,
+         description = "A challenge from POST /v1/queues/{queue_id}/challenges, when the queue asks a proof of work"),
+        ("X-Pow-Solution" = Option<String>, Header, min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9]+$",
+         description = "Its solution"),
     ),
     responses(
         (status = 201, description = "New place at the back of the line", body = TokenStatus),
@@ -192,10 +194,15 @@ fn proven_work(
     queue: &QueueId,
     user: &UserId,
 ) -> Result<Option<ProvenWork>, QueueError> {
-    let challenge = single_header(req, POW_CHALLENGE_HEADER)?;
-    let solution = single_header(req, POW_SOLUTION_HEADER)?;
-    match (challenge, solution) {
-        (None, None) => Ok(None),
+    let sent = |name| req.headers().contains_key(name);
+    if !sent(POW_CHALLENGE_HEADER) && !sent(POW_SOLUTION_HEADER) {
+        return Ok(None);
+    }
+    // Either header alone, or one that is not visible ASCII, proves nothing.
+    match (
+        single_header(req, POW_CHALLENGE_HEADER)?,
+        single_header(req, POW_SOLUTION_HEADER)?,
+    ) {
         (Some(challenge), Some(solution)) => Ok(Some(state.pow.verify(
             challenge,
             solution,
@@ -211,7 +218,7 @@ fn proven_work(
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue_id}/challenges",
-    params(("queue_id" = String, Path)),
+    params(("queue_id" = QueueId, Path)),
     responses(
         (status = 200, body = ChallengeView),
         (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
@@ -248,7 +255,7 @@ pub async fn challenge(
 #[utoipa::path(
     post,
     path = "/v1/queues/{queue_id}/heartbeat",
-    params(("queue_id" = String, Path), ("X-Queue-Token" = String, Header)),
+    params(("queue_id" = QueueId, Path), ("X-Queue-Token" = String, Header, min_length = 1, max_length = 256, description = "The token this user was issued")),
     responses(
         (status = 200, body = TokenStatus),
         (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),
@@ -291,7 +298,7 @@ pub async fn heartbeat(
 #[utoipa::path(
     delete,
     path = "/v1/queues/{queue_id}/tokens/me",
-    params(("queue_id" = String, Path), ("X-Queue-Token" = String, Header)),
+    params(("queue_id" = QueueId, Path), ("X-Queue-Token" = String, Header, min_length = 1, max_length = 256, description = "The token this user was issued")),
     responses(
         (status = 204, description = "The place is given up (or was already gone)"),
         (status = 400, description = "HEADER_REPEATED", body = Problem, content_type = "application/problem+json"),

@@ -5,9 +5,9 @@ use serde_json::Number;
 use super::Invalid;
 
 /// A top-up the caller asked for: a positive integer no larger than the
-/// configured maximum. Parsed from the raw JSON number so that `1.5`,
-/// `1e3` and out-of-range values get a clear `INVALID_AMOUNT`, not a
-/// generic JSON error.
+/// configured maximum. Parsed from the raw JSON number so that `1.5` and
+/// out-of-range values get a clear `INVALID_AMOUNT`, not a generic JSON
+/// error; `1e3` and `1000.0` are the integer 1000, as JSON Schema reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChargeAmount(i64);
 
@@ -18,11 +18,11 @@ impl ChargeAmount {
                 "amount must be an integer between 1 and {max} (smallest currency unit)"
             ))
         };
-        let value = raw.as_i64().ok_or_else(out_of_range)?;
-        if (1..=max).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err(out_of_range())
+        // 100.0 is the integer 100, as JSON Schema reads it; 100.5 is not.
+        let value = shared::json::as_integer(raw).ok_or_else(out_of_range)?;
+        match i64::try_from(value) {
+            Ok(value) if (1..=max).contains(&value) => Ok(Self(value)),
+            _ => Err(out_of_range()),
         }
     }
 
@@ -44,6 +44,8 @@ mod tests {
     fn accepts_positive_integers_up_to_the_maximum() {
         assert_eq!(parse("1").unwrap().get(), 1);
         assert_eq!(parse("1000").unwrap().get(), 1000);
+        assert_eq!(parse("1e3").unwrap().get(), 1000);
+        assert_eq!(parse("999.0").unwrap().get(), 999);
     }
 
     #[test]
@@ -53,7 +55,7 @@ mod tests {
             "-5",
             "1001",
             "1.5",
-            "1e3",
+            "1e4",
             "18446744073709551615",
             "1e300",
         ] {

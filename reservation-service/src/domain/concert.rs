@@ -43,9 +43,11 @@ impl NewConcert {
         queue_id: &str,
         schedules: Vec<ScheduleInput>,
     ) -> Result<Self, Invalid> {
+        // The length counts as sent (what the published schema can say);
+        // white space around the title is then dropped.
+        let sent_chars = title.chars().count();
         let title = title.trim();
-        let title_chars = title.chars().count();
-        if title_chars == 0 || title_chars > MAX_TITLE_CHARS {
+        if title.is_empty() || sent_chars > MAX_TITLE_CHARS {
             return Err(Invalid::new(format!(
                 "title must be 1-{MAX_TITLE_CHARS} characters"
             )));

@@ -15,11 +15,20 @@ use crate::storage;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateConcertRequest {
-    /// 1-200 characters.
+    /// 1-200 characters (leading and trailing white space is dropped), at
+    /// least one of them visible, none a control character. The pattern says
+    /// the same as `NewConcert::parse`, for a client that checks first.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub title: String,
     /// The queue whose active tokens may book this concert.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
     pub queue_id: String,
     /// 1-50 schedules.
+    #[schema(min_items = 1, max_items = 50)]
     pub schedules: Vec<CreateScheduleRequest>,
 }
 
@@ -34,8 +43,12 @@ pub struct CreateScheduleRequest {
     #[serde(with = "shared::rfc3339")]
     pub booking_closes_at: OffsetDateTime,
     /// 1-100,000 seats, numbered from 1.
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1, maximum = 100_000)]
     pub seat_count: i64,
     /// Price of every seat, 1-1,000,000,000 in the smallest currency unit.
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub price: i64,
 }
 

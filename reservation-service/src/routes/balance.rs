@@ -27,8 +27,8 @@ pub struct ChargeBody {
     get,
     path = "/v1/users/me/balance",
     tag = "balance",
-    params(("X-User-Id" = String, Header, description = "The caller")),
-    responses(
+    security(("bearer" = []), ("user_id_header" = [])),
+        responses(
         (status = 200, body = BalanceView),
         (status = 401, description = "USER_ID_MISSING", body = Problem,
          content_type = "application/problem+json"),
@@ -50,10 +50,10 @@ pub async fn get_balance(
     post,
     path = "/v1/users/me/balance/charges",
     tag = "balance",
+    security(("bearer" = []), ("user_id_header" = [])),
     request_body = ChargeBody,
     params(
-        ("X-User-Id" = String, Header, description = "The caller"),
-        ("Idempotency-Key" = String, Header,
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 128, pattern = "^[!-~]+$",
          description = "Retries with the same key return the first response"),
     ),
     responses(

@@ -59,7 +59,7 @@ pub struct ConcertsQuery {
     /// Keyset paging: only concerts whose id is greater than this (the last
     /// id of the previous page).
     #[param(minimum = 0)]
-    pub after: Option<u64>,
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -78,7 +78,14 @@ pub struct SeatsQuery {
     #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
     /// Keyset paging: only seats whose id is greater than this.
-    pub after: Option<u64>,
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+}
+
+/// A keyset cursor: an id, so not negative.
+fn cursor(after: Option<i64>) -> Result<u64, ReservationError> {
+    u64::try_from(after.unwrap_or(0))
+        .map_err(|_| ReservationError::InvalidRequest("after must not be negative".to_owned()))
 }
 
 #[utoipa::path(
@@ -105,7 +112,7 @@ pub async fn list_concerts(
         )));
     }
     let concerts: Vec<ConcertView> =
-        storage::catalog::list_concerts(&state.db, query.after.unwrap_or(0), limit)
+        storage::catalog::list_concerts(&state.db, cursor(query.after)?, limit)
             .await?
             .into_iter()
             .map(|row| ConcertView {
@@ -121,7 +128,7 @@ pub async fn list_concerts(
     get,
     path = "/v1/concerts/{concert_id}/schedules",
     tag = "catalog",
-    params(("concert_id" = u64, Path, description = "Concert id"), SchedulesQuery),
+    params(("concert_id" = u64, Path, minimum = 1, description = "Concert id"), SchedulesQuery),
     responses(
         (status = 200, body = [ScheduleView]),
         (status = 404, description = "CONCERT_NOT_FOUND", body = Problem,
@@ -171,7 +178,7 @@ pub async fn list_schedules(
     get,
     path = "/v1/schedules/{schedule_id}/seats",
     tag = "catalog",
-    params(("schedule_id" = u64, Path, description = "Schedule id"), SeatsQuery),
+    params(("schedule_id" = u64, Path, minimum = 1, description = "Schedule id"), SeatsQuery),
     responses(
         (status = 200, body = [SeatView]),
         (status = 400, description = "INVALID_REQUEST", body = Problem,
@@ -201,7 +208,7 @@ pub async fn list_seats(
     let page = SeatPage {
         seat_ids,
         status: query.status,
-        after: query.after,
+        after: query.after.map(|_| cursor(query.after)).transpose()?,
         limit,
     };
     let seats = storage::seats::list(&state.db, schedule_id, page)

@@ -20,11 +20,11 @@ use crate::storage::payments::{PaymentOutcome, PaymentRefusal, PaymentRequest};
     post,
     path = "/v1/reservations/{reservation_id}/payment",
     tag = "payments",
+    security(("bearer" = []), ("user_id_header" = [])),
     params(
-        ("reservation_id" = u64, Path, description = "The caller's held reservation"),
-        ("X-User-Id" = String, Header, description = "The caller"),
-        ("X-Queue-Token" = String, Header, description = "An active token of the concert's queue"),
-        ("Idempotency-Key" = String, Header,
+        ("reservation_id" = u64, Path, minimum = 1, description = "The caller's held reservation"),
+        ("X-Queue-Token" = String, Header, min_length = 1, max_length = 256, description = "An active token of the concert's queue"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 128, pattern = "^[!-~]+$",
          description = "Retries with the same key return the first response"),
     ),
     responses(

@@ -18,7 +18,11 @@ use crate::storage::reservations::ReleaseOutcome;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct HoldSeatRequest {
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1)]
     pub schedule_id: u64,
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1)]
     pub seat_id: u64,
 }
 
@@ -60,10 +64,10 @@ pub struct ReservationView {
     post,
     path = "/v1/reservations",
     tag = "reservations",
+    security(("bearer" = []), ("user_id_header" = [])),
     request_body = HoldSeatRequest,
     params(
-        ("X-User-Id" = String, Header, description = "The caller, as forwarded by the gateway"),
-        ("X-Queue-Token" = String, Header, description = "An active token of the concert's queue"),
+        ("X-Queue-Token" = String, Header, min_length = 1, max_length = 256, description = "An active token of the concert's queue"),
     ),
     responses(
         (status = 201, body = HoldView),
@@ -134,9 +138,9 @@ pub async fn hold_seat(
     get,
     path = "/v1/reservations/{reservation_id}",
     tag = "reservations",
+    security(("bearer" = []), ("user_id_header" = [])),
     params(
-        ("reservation_id" = u64, Path, description = "Reservation id"),
-        ("X-User-Id" = String, Header, description = "The caller"),
+        ("reservation_id" = u64, Path, minimum = 1, description = "Reservation id"),
     ),
     responses(
         (status = 200, body = ReservationView),
@@ -169,9 +173,9 @@ pub async fn get_reservation(
     delete,
     path = "/v1/reservations/{reservation_id}",
     tag = "reservations",
+    security(("bearer" = []), ("user_id_header" = [])),
     params(
-        ("reservation_id" = u64, Path, description = "Reservation id"),
-        ("X-User-Id" = String, Header, description = "The caller"),
+        ("reservation_id" = u64, Path, minimum = 1, description = "Reservation id"),
     ),
     responses(
         (status = 204, description = "Released (or already released or expired)"),

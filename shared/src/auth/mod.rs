@@ -272,39 +272,6 @@ impl FromRequest for UserId {
     }
 }
 
-/// The OpenAPI security schemes both services document: the admin key,
-/// the caller's JWT (`AUTH_MODE=jwt`), or `X-User-Id` set by an
-/// authenticating gateway (`AUTH_MODE=trusted-header`).
-pub fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::security::{
-        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
-    };
-    let components = openapi.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "admin_key",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-    );
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .description(Some(
-                    "AUTH_MODE=jwt (the default): the user id is the token's sub",
-                ))
-                .build(),
-        ),
-    );
-    components.add_security_scheme(
-        "user_id_header",
-        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-            USER_ID_HEADER,
-            "AUTH_MODE=trusted-header: the user id, set by an authenticating gateway",
-        ))),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;

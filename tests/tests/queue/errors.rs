@@ -163,8 +163,12 @@ async fn malformed_or_out_of_bounds_queue_settings_are_400() {
             "INVALID_QUEUE_CONFIG",
         ),
         (
-            json!({"max_active": 5, "admit_per_second": 2, "active_ttl_seconds": 10, "heartbeat_ttl_seconds": 60}),
+            json!({"max_active": 5, "admit_per_second": 2, "active_ttl_seconds": 60, "heartbeat_ttl_seconds": 3601}),
             "INVALID_QUEUE_CONFIG",
+        ),
+        (
+            json!({"max_active": 5.5, "admit_per_second": 2, "active_ttl_seconds": 60, "heartbeat_ttl_seconds": 10}),
+            "MALFORMED_JSON",
         ),
         (
             json!({"max_active": -1, "admit_per_second": 2, "active_ttl_seconds": 60, "heartbeat_ttl_seconds": 10}),

@@ -84,7 +84,7 @@ async fn absurd_amounts_are_400_invalid_amount() {
         json!(-5),
         json!(10_000_001),
         json!(1.5),
-        json!(1e3),
+        json!(1e8),
         json!(u64::MAX),
     ] {
         let response = app.charge("alice", "k", amount.clone()).await;

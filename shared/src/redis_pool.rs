@@ -75,16 +75,26 @@ pub type PoolError = managed::PoolError<RedisError>;
 pub struct RedisPool {
     pool: Pool,
     keyspace: KeySpace,
+    /// The most one checkout and the commands sent on it may take together.
+    budget: Duration,
 }
 
 impl RedisPool {
     /// A handle on one of the pool's connections, shared with other
-    /// requests; the pool keeps the connection.
+    /// requests; the pool keeps the connection. The checkout and every
+    /// command sent through the handle share one time budget (`timeout_ms`),
+    /// so a Redis that stops answering (frozen, partitioned) costs a request
+    /// at most that long, however the time splits between recycling a
+    /// connection, opening a new one and waiting for replies.
     pub async fn get(&self) -> Result<RedisConnection, PoolError> {
-        let shared = self.pool.get().await?;
+        let deadline = tokio::time::Instant::now() + self.budget;
+        let shared = tokio::time::timeout_at(deadline, self.pool.get())
+            .await
+            .map_err(|_| PoolError::Timeout(managed::TimeoutType::Wait))??;
         Ok(RedisConnection {
             connection: shared.connection.clone(),
             broken: shared.broken.clone(),
+            deadline,
         })
     }
 
@@ -97,9 +107,26 @@ impl RedisPool {
 pub struct RedisConnection {
     connection: MultiplexedConnection,
     broken: Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
 }
 
 impl RedisConnection {
+    /// Runs one exchange within what is left of the checkout's budget.
+    async fn within_budget<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
+        let result = match tokio::time::timeout_at(self.deadline, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis did not answer within the request's budget",
+            ))),
+        };
+        self.note(&result);
+        result
+    }
+
     fn note<T>(&self, result: &Result<T, RedisError>) {
         if let Err(err) = result
             && (err.is_unrecoverable_error() || err.is_io_error() || err.is_timeout())
@@ -112,9 +139,8 @@ impl RedisConnection {
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let result = self.connection.req_packed_command(cmd).await;
-            self.note(&result);
-            result
+            let mut connection = self.connection.clone();
+            self.within_budget(connection.req_packed_command(cmd)).await
         })
     }
 
@@ -125,12 +151,9 @@ impl ConnectionLike for RedisConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let result = self
-                .connection
-                .req_packed_commands(cmd, offset, count)
-                .await;
-            self.note(&result);
-            result
+            let mut connection = self.connection.clone();
+            self.within_budget(connection.req_packed_commands(cmd, offset, count))
+                .await
         })
     }
 
@@ -156,7 +179,11 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisFailure> {
         .recycle_timeout(Some(timeout))
         .build()
         .map_err(|e| RedisFailure::Misconfigured(e.to_string()))?;
-    Ok(RedisPool { pool, keyspace })
+    Ok(RedisPool {
+        pool,
+        keyspace,
+        budget: timeout,
+    })
 }
 
 /// A failed Redis operation, split by what the caller should do about it:

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod load;
+pub mod mariadb_server;
 pub mod mysql;
 pub mod process;
 pub mod proxy;

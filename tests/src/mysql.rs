@@ -18,7 +18,12 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
-        let admin_url = mysql_admin_url();
+        Self::create_on(&mysql_admin_url()).await
+    }
+
+    /// A database on the server at `admin_url` (e.g. a throwaway one).
+    pub async fn create_on(admin_url: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
         let name = format!("rt_{}", unique_suffix());
         let mut conn = MySqlConnection::connect(&admin_url)
             .await

@@ -78,17 +78,6 @@ impl ThrowawayRedis {
         }
     }
 
-    /// The server's resident memory in kB, from /proc.
-    pub fn rss_kb(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse().ok())
-    }
-
     /// Starts the server again on the same port (and, with AOF, the same data).
     pub fn restart(&mut self) {
         self.stop();

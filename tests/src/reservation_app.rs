@@ -54,6 +54,9 @@ pub struct ReservationAppOptions {
     /// authentication.
     pub auth: AuthSettings,
     pub idempotency_retention_hours: u64,
+    /// A MySQL server other than the shared one (e.g. a throwaway server
+    /// a fault test kills), as an admin URL.
+    pub mysql_admin_url: Option<String>,
 }
 
 impl Default for ReservationAppOptions {
@@ -70,6 +73,7 @@ impl Default for ReservationAppOptions {
             redis_key_prefix: crate::queue_app::unique_key_prefix(),
             auth: trusted_header_auth(),
             idempotency_retention_hours: 24 * 7,
+            mysql_admin_url: None,
         }
     }
 }
@@ -129,7 +133,10 @@ pub async fn spawn_reservation_app() -> TestReservationApp {
 
 pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestReservationApp {
     init_test_logging();
-    let database = TestDatabase::create().await;
+    let database = match &options.mysql_admin_url {
+        Some(url) => TestDatabase::create_on(url).await,
+        None => TestDatabase::create().await,
+    };
 
     let mysql_proxy = if options.mysql_via_proxy {
         Some(
@@ -334,15 +341,34 @@ impl TestReservationApp {
             .collect()
     }
 
+    /// The schedule's seats matching `query` (e.g. `?status=held`): one
+    /// page when the query names a `limit`, otherwise every page.
     pub async fn seats(&self, schedule_id: u64, query: &str) -> Vec<SeatJson> {
-        let response = self
-            .client
-            .get(self.url(&format!("/v1/schedules/{schedule_id}/seats{query}")))
-            .send()
-            .await
-            .expect("GET seats");
-        assert_eq!(response.status().as_u16(), 200, "list seats");
-        response.json().await.expect("seats JSON")
+        let page = |query: String| async move {
+            let response = self
+                .client
+                .get(self.url(&format!("/v1/schedules/{schedule_id}/seats{query}")))
+                .send()
+                .await
+                .expect("GET seats");
+            assert_eq!(response.status().as_u16(), 200, "list seats");
+            response.json::<Vec<SeatJson>>().await.expect("seats JSON")
+        };
+        if query.contains("limit=") {
+            return page(query.to_owned()).await;
+        }
+        const PAGE: usize = 5_000;
+        let joiner = if query.is_empty() { '?' } else { '&' };
+        let mut all: Vec<SeatJson> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |seat| seat.id);
+            let next = page(format!("{query}{joiner}limit={PAGE}&after={after}")).await;
+            let done = next.len() < PAGE;
+            all.extend(next);
+            if done {
+                return all;
+            }
+        }
     }
 
     /// Makes `user` active in this app's queue; returns their token.
@@ -461,58 +487,76 @@ impl TestReservationApp {
     /// confirmed reservations and payments agree; no seat has two live
     /// claims.
     pub async fn assert_invariants(&self) {
-        let balances: Vec<(String, i64, i64)> = sqlx::query_as(
+        assert_sql_invariants(&self.db_pool).await;
+    }
+}
+
+/// The money and seat invariants of a reservation database, in SQL (see
+/// [`TestReservationApp::assert_invariants`]); also for databases of
+/// services the test runs as processes.
+pub async fn assert_sql_invariants(db_pool: &MySqlPool) {
+    let balances: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT CONVERT(b.user_id USING utf8mb4), b.balance, CAST(COALESCE(SUM(l.amount), 0) AS SIGNED) \
                FROM balances b LEFT JOIN balance_ledger l ON l.user_id = b.user_id \
               GROUP BY b.user_id, b.balance",
         )
-        .fetch_all(&self.db_pool)
+        .fetch_all(db_pool)
         .await
         .expect("read balances");
-        for (user, balance, ledger) in &balances {
-            assert_eq!(balance, ledger, "balance of {user} differs from its ledger");
-            assert!(*balance >= 0, "balance of {user} is negative");
-        }
-        let orphans: i64 = scalar(
-            &self.db_pool,
-            "SELECT COUNT(*) FROM balance_ledger l \
+    for (user, balance, ledger) in &balances {
+        assert_eq!(balance, ledger, "balance of {user} differs from its ledger");
+        assert!(*balance >= 0, "balance of {user} is negative");
+    }
+    let orphans: i64 = scalar(
+        db_pool,
+        "SELECT COUNT(*) FROM balance_ledger l \
               WHERE NOT EXISTS (SELECT 1 FROM balances b WHERE b.user_id = l.user_id)",
-        )
-        .await;
-        assert_eq!(orphans, 0, "ledger rows without a balance");
-        let unmatched: i64 = scalar(
-            &self.db_pool,
+    )
+    .await;
+    assert_eq!(orphans, 0, "ledger rows without a balance");
+    let unmatched: i64 = scalar(
+            db_pool,
             "SELECT COUNT(*) FROM payments p \
               WHERE (SELECT COUNT(*) FROM balance_ledger l \
                       WHERE l.payment_id = p.id AND l.amount = -p.amount AND l.kind = 'PAYMENT') <> 1",
         )
         .await;
-        assert_eq!(unmatched, 0, "payments without exactly one ledger row");
-        let sold: i64 = scalar(
-            &self.db_pool,
-            "SELECT COUNT(*) FROM seats WHERE status = 'SOLD'",
-        )
-        .await;
-        let confirmed: i64 = scalar(
-            &self.db_pool,
-            "SELECT COUNT(*) FROM reservations WHERE status = 'CONFIRMED'",
-        )
-        .await;
-        let payments: i64 = scalar(&self.db_pool, "SELECT COUNT(*) FROM payments").await;
-        assert_eq!(
-            (sold, confirmed),
-            (payments, payments),
-            "sold seats, confirmed reservations and payments disagree"
-        );
-        let double_claims: i64 = scalar(
-            &self.db_pool,
-            "SELECT COUNT(*) FROM (SELECT seat_id FROM reservations \
+    assert_eq!(unmatched, 0, "payments without exactly one ledger row");
+    let sold: i64 = scalar(db_pool, "SELECT COUNT(*) FROM seats WHERE status = 'SOLD'").await;
+    let confirmed: i64 = scalar(
+        db_pool,
+        "SELECT COUNT(*) FROM reservations WHERE status = 'CONFIRMED'",
+    )
+    .await;
+    let payments: i64 = scalar(db_pool, "SELECT COUNT(*) FROM payments").await;
+    assert_eq!(
+        (sold, confirmed),
+        (payments, payments),
+        "sold seats, confirmed reservations and payments disagree"
+    );
+    let double_claims: i64 = scalar(
+        db_pool,
+        "SELECT COUNT(*) FROM (SELECT seat_id FROM reservations \
                WHERE status = 'CONFIRMED' OR (status = 'HELD' AND hold_expires_at > NOW(3)) \
                GROUP BY seat_id HAVING COUNT(*) > 1) t",
+    )
+    .await;
+    assert_eq!(double_claims, 0, "a seat has two live reservations");
+    let paid_twice: i64 = scalar(
+        db_pool,
+        "SELECT COUNT(*) FROM (SELECT reservation_id FROM payments \
+               GROUP BY reservation_id HAVING COUNT(*) > 1) t",
+    )
+    .await;
+    assert_eq!(paid_twice, 0, "a reservation was paid twice");
+    let orphan_holds: i64 = scalar(
+            db_pool,
+            "SELECT COUNT(*) FROM seats s WHERE s.status = 'HELD' AND NOT EXISTS ( \
+               SELECT 1 FROM reservations r WHERE r.seat_id = s.id AND r.user_id = s.holder_user_id \
+                  AND r.hold_expires_at = s.hold_expires_at)",
         )
         .await;
-        assert_eq!(double_claims, 0, "a seat has two live reservations");
-    }
+    assert_eq!(orphan_holds, 0, "a seat is held without its reservation");
 }
 
 async fn scalar(pool: &MySqlPool, sql: &str) -> i64 {

@@ -88,5 +88,6 @@ async fn concerts_are_listed_in_pages_with_a_bounded_size() {
     for bad in ["?limit=0", "?limit=501"] {
         assert_problem(page(bad).await, 400, "INVALID_REQUEST").await;
     }
-    assert_problem(page("?after=-1").await, 400, "INVALID_QUERY").await;
+    assert_problem(page("?after=-1").await, 400, "INVALID_REQUEST").await;
+    assert_problem(page("?after=x").await, 400, "INVALID_QUERY").await;
 }

@@ -149,14 +149,12 @@ async fn a_409_is_stored_under_its_key_and_replayed_as_such() {
     let token = app.activate("bob").await;
     app.charge_ok("bob", 5_000).await;
     let reservation = app.hold_ok("bob", &token, schedule, seat).await;
-    // The hold runs out (set in the past rather than waited for).
-    sqlx::query("UPDATE seats SET hold_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?")
-        .bind(seat)
-        .execute(&app.db_pool)
-        .await
-        .unwrap();
+    // The hold runs out (set in the past rather than waited for), on the
+    // seat and its reservation alike.
     sqlx::query(
-        "UPDATE reservations SET hold_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?",
+        "UPDATE seats s JOIN reservations r ON r.seat_id = s.id \
+            SET s.hold_expires_at = '2020-01-01 00:00:00', r.hold_expires_at = '2020-01-01 00:00:00' \
+          WHERE r.id = ?",
     )
     .bind(reservation)
     .execute(&app.db_pool)

@@ -21,7 +21,7 @@ command -v docker-compose >/dev/null || install_packages docker-compose
 log "docker-compose config -q ($compose_file)"
 # Secrets have development defaults in the file; unset any from this shell
 # so the check sees the file as a fresh checkout would.
-env -u ADMIN_API_KEY -u QUEUE_TOKEN_SECRET docker-compose -f "$compose_file" config -q
+env -u ADMIN_API_KEY -u QUEUE_TOKEN_SECRET -u AUTH_JWT_SECRET docker-compose -f "$compose_file" config -q
 
 # Debian's docker-compose runs on a python3 that has PyYAML; use it to read
 # the resolved configuration (paths made absolute, anchors merged).
@@ -37,7 +37,7 @@ done
 
 resolved=$(mktemp)
 trap 'rm -f "$resolved"' EXIT
-env -u ADMIN_API_KEY -u QUEUE_TOKEN_SECRET docker-compose -f "$compose_file" config >"$resolved"
+env -u ADMIN_API_KEY -u QUEUE_TOKEN_SECRET -u AUTH_JWT_SECRET docker-compose -f "$compose_file" config >"$resolved"
 
 log "checking Dockerfile COPY/ADD sources against their build contexts"
 "$py" - "$resolved" "$PWD" <<'PY'

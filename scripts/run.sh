@@ -10,6 +10,9 @@
 # PROFILE (release|debug, default release), DB_NAME (concert),
 # REDIS_KEY_PREFIX (empty). Stacks on different ports run side by side; give
 # each its own DB_NAME and REDIS_KEY_PREFIX so they do not share data.
+# Development keys (printed at start): QUEUE_TOKEN_SECRET, ADMIN_API_KEY,
+# AUTH_JWT_SECRET; TRUSTED_PROXIES (127.0.0.1/32). The stack runs in JWT mode
+# with the development sign-in on (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -32,6 +35,22 @@ command -v python3 >/dev/null || install_packages python3
 # Development values only; a real deployment sets its own.
 export QUEUE_TOKEN_SECRET=${QUEUE_TOKEN_SECRET:-dev-queue-token-secret-change-me}
 export ADMIN_API_KEY=${ADMIN_API_KEY:-dev-admin-key-change-me}
+# Identity: JWT mode (Authorization: Bearer <JWT>, the user id is its sub),
+# with the development sign-in on (POST /v1/dev/sign-in mints a token for
+# any user id), so the demo page, curl and the k6 scripts need no identity
+# provider. Both services get the same AUTH_* settings (the reservation
+# service verifies the queue service's tokens); only queue-service mounts
+# the sign-in. Never turn the sign-in on where real users are.
+export AUTH_MODE=jwt
+export AUTH_JWT_SECRET=${AUTH_JWT_SECRET:-dev-jwt-secret-change-me-0123456789abcdef}
+export AUTH_DEV_SIGNIN=true
+# Addresses whose X-Forwarded-For the services believe when they work out a
+# client's address for the per-address limits. Loopback, because the k6
+# bots scenario (scripts/load.sh bots) plays thousands of clients from this
+# one machine: it connects from 127.0.0.1 and names each simulated client's
+# address in X-Forwarded-For. Harmless here, since the services listen on
+# 127.0.0.1 only; a real deployment lists its own load balancers instead.
+export TRUSTED_PROXIES=${TRUSTED_PROXIES:-127.0.0.1/32}
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export DATABASE_URL="$MYSQL_ADMIN_URL/$DB_NAME"
 export CORS_ALLOWED_ORIGINS="http://127.0.0.1:$WEB_PORT,http://localhost:$WEB_PORT"
@@ -69,6 +88,8 @@ wait_for "demo page server" 40 ready "http://127.0.0.1:$WEB_PORT/"
 
 log "creating the demo queue and concert"
 admin=(-fsS -H "Authorization: Bearer $ADMIN_API_KEY" -H 'Content-Type: application/json')
+# No "limits": the demo queue keeps the default abuse limits (a PUT stores
+# every setting, so this also resets limits an earlier run may have set).
 curl "${admin[@]}" -X PUT "http://127.0.0.1:$QUEUE_PORT/v1/admin/queues/demo" \
   -d '{"max_active": 50, "admit_per_second": 5, "active_ttl_seconds": 600, "heartbeat_ttl_seconds": 60}' >/dev/null
 if ! curl -fsS "http://127.0.0.1:$RESERVATION_PORT/v1/concerts" | grep -q '"queue_id":"demo"'; then
@@ -90,7 +111,17 @@ cat <<INFO
   Demo queue id      demo
   Admin key          $ADMIN_API_KEY
   Token secret       $QUEUE_TOKEN_SECRET
+  JWT secret         $AUTH_JWT_SECRET   (AUTH_MODE=jwt, development sign-in on)
+  Trusted proxies    $TRUSTED_PROXIES   (their X-Forwarded-For names the client)
   Logs               $RUN_DIR/*.log
+
+  Sign in as any user (development only) and call either service with the token:
+    TOKEN=\$(curl -fsS -X POST http://127.0.0.1:$QUEUE_PORT/v1/dev/sign-in \\
+      -H 'Content-Type: application/json' -d '{"user_id":"alice"}' \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    curl -X POST http://127.0.0.1:$QUEUE_PORT/v1/queues/demo/tokens -H "Authorization: Bearer \$TOKEN"
+    curl http://127.0.0.1:$RESERVATION_PORT/v1/users/me/balance -H "Authorization: Bearer \$TOKEN"
+  X-User-Id is ignored in JWT mode. Tokens last ${AUTH_DEV_SIGNIN_TTL_SECONDS:-900} s (AUTH_DEV_SIGNIN_TTL_SECONDS).
 
 INFO
 

@@ -8,9 +8,10 @@
 //   k6 run deploy/k6/hot-seat.js
 //   HOT_VUS=500 k6 run deploy/k6/hot-seat.js
 //
-// Environment: QUEUE_URL, API_URL, ADMIN_API_KEY (see lib.js), HOT_VUS
+// Environment: QUEUE_URL, API_URL, ADMIN_API_KEY, AUTH (see lib.js), HOT_VUS
 // [200], HOT_WARMUP seconds from setup to the shared instant, enough for
-// every user to be admitted [15].
+// every user to be admitted [15]. The queue's abuse limits are off
+// (NO_ABUSE_LIMITS): every simulated user comes from this machine.
 //
 // Checked by thresholds (hold_success count==1, hold_conflict
 // count==HOT_VUS-1, hold_other count==0, not_ready count==0, no 5xx) and,
@@ -21,7 +22,20 @@ import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 
-import { API_URL, abortRun, allSeats, code, configureQueue, createConcert, envInt, json, runId, waitUntilActive } from './lib.js';
+import {
+  API_URL,
+  abortRun,
+  allSeats,
+  code,
+  configureQueue,
+  createConcert,
+  envInt,
+  json,
+  NO_ABUSE_LIMITS,
+  runId,
+  userHeaders,
+  waitUntilActive,
+} from './lib.js';
 
 const VUS = envInt('HOT_VUS', 200);
 const WARMUP_S = envInt('HOT_WARMUP', 15);
@@ -62,6 +76,7 @@ export function setup() {
     admit_per_second: Math.max(1000, VUS * 5),
     active_ttl_seconds: 600,
     heartbeat_ttl_seconds: 120,
+    limits: NO_ABUSE_LIMITS,
   });
   const { schedule } = createConcert({ title: `k6 hot seat ${queueId}`, queueId, seatCount: SEATS, price: 1000 });
   const seat = allSeats(schedule.id).find((s) => s.number === 1);
@@ -104,7 +119,7 @@ export default function (data) {
   startSkew.add(Date.now() - data.startAt);
 
   const res = http.post(`${API_URL}/v1/reservations`, JSON.stringify({ schedule_id: data.scheduleId, seat_id: data.seatId }), {
-    headers: { 'X-User-Id': user, 'X-Queue-Token': line.token || 'none', 'Content-Type': 'application/json' },
+    headers: userHeaders(user, { 'X-Queue-Token': line.token || 'none', 'Content-Type': 'application/json' }),
     tags: { name: 'hold' },
   });
   if (res.status === 201) {

@@ -1,15 +1,43 @@
 // Shared helpers for the k6 scripts in this folder: configuration from
-// __ENV, admin set-up through the public admin API, queue polling that
-// honours poll_after_ms, and small utilities. No remote imports, so the
-// scripts run offline (local k6 or the grafana/k6 image).
+// __ENV, how a simulated user proves who it is, admin set-up through the
+// public admin API, queue polling that honours poll_after_ms, and small
+// utilities. No remote imports, so the scripts run offline (local k6 or the
+// grafana/k6 image).
+//
+// Identity (AUTH):
+//   jwt (default)  each user signs in once through the development sign-in,
+//                  POST ${QUEUE_URL}/v1/dev/sign-in (AUTH_DEV_SIGNIN=true on
+//                  the queue service, as scripts/run.sh and the compose demo
+//                  stack have it), and sends Authorization: Bearer <token> on
+//                  every user request, to both services. Tokens are cached
+//                  per user id within a VU and renewed when within a minute
+//                  of expiry.
+//   header         sends X-User-Id: <user id> instead, for services run in
+//                  AUTH_MODE=trusted-header without a gateway in front (a
+//                  gateway that drops or sets X-User-Id would defeat it).
 
 import http from 'k6/http';
 import { check, sleep } from 'k6';
+import encoding from 'k6/encoding';
 import exec from 'k6/execution';
 
 export const QUEUE_URL = trimSlash(__ENV.QUEUE_URL || 'http://127.0.0.1:8081');
 export const API_URL = trimSlash(__ENV.API_URL || 'http://127.0.0.1:8082');
 export const ADMIN_API_KEY = __ENV.ADMIN_API_KEY || 'dev-admin-key-change-me';
+export const AUTH = (__ENV.AUTH || 'jwt').toLowerCase();
+if (AUTH !== 'jwt' && AUTH !== 'header') throw new Error(`AUTH must be jwt or header, got ${__ENV.AUTH}`);
+
+/**
+ * Abuse limits for queues whose simulated users all come from this one
+ * machine (one client address) and may join many times: the per-address
+ * and per-user issuance rates and the early-poll refusal are off. Scripts
+ * about the limits themselves (bots.js) use the defaults instead.
+ */
+export const NO_ABUSE_LIMITS = {
+  issues_per_minute_per_address: 0,
+  issues_per_minute_per_user: 0,
+  min_poll_interval_percent: 0,
+};
 
 // 4xx answers are part of the contract (409 seat taken, 410 left the line,
 // 402 ...): only 5xx and transport errors count in http_req_failed, which
@@ -84,6 +112,81 @@ export function code(res) {
   return (body && body.code) || '';
 }
 
+// --- identity (see the header)
+
+// Per VU (k6 VUs share no memory): user id -> { token, renewAt (epoch ms) }.
+const signedIn = {};
+const RENEW_BEFORE_EXPIRY_MS = 60e3;
+
+function signInRequest(userId, headers) {
+  return [
+    'POST',
+    `${QUEUE_URL}/v1/dev/sign-in`,
+    JSON.stringify({ user_id: userId }),
+    { headers: { 'Content-Type': 'application/json', ...headers }, tags: { name: 'sign_in' } },
+  ];
+}
+
+function remember(userId, res) {
+  const body = json(res);
+  const ok = check(res, {
+    'signed in (dev sign-in 200 with a bearer token)': (r) =>
+      r.status === 200 && !!body && !!body.access_token && body.user_id === userId && body.expires_in > 0,
+  });
+  if (!ok) {
+    throw new Error(
+      `dev sign-in for ${userId}: HTTP ${res.status} ${String(res.body).slice(0, 200)} ` +
+        '(is AUTH_DEV_SIGNIN=true on the queue service? AUTH=header for trusted-header services)',
+    );
+  }
+  const lifetimeMs = body.expires_in * 1000;
+  // Renew a minute before expiry, or half-way through a lifetime shorter than two minutes.
+  signedIn[userId] = { token: body.access_token, renewAt: Date.now() + lifetimeMs - Math.min(RENEW_BEFORE_EXPIRY_MS, lifetimeMs / 2) };
+  return body.access_token;
+}
+
+function cached(userId) {
+  const entry = signedIn[userId];
+  return entry && Date.now() < entry.renewAt ? entry.token : null;
+}
+
+/**
+ * The bearer token of `userId` (AUTH=jwt), signing in when this VU has none
+ * or it is about to expire. `headers` go with the sign-in request (e.g. an
+ * X-Forwarded-For naming the simulated client's address).
+ */
+export function bearerToken(userId, headers = {}) {
+  const token = cached(userId);
+  if (token) return token;
+  const [, url, body, params] = signInRequest(userId, headers);
+  return remember(userId, http.post(url, body, params));
+}
+
+/**
+ * Signs in every user of `userIds` that this VU holds no fresh token for,
+ * `chunk` sign-ins at a time (http.batch). No-op with AUTH=header.
+ * `headersOf(userId)` adds headers to a user's sign-in.
+ */
+export function signInAll(userIds, { chunk = 50, headersOf = () => ({}) } = {}) {
+  if (AUTH !== 'jwt') return;
+  const missing = userIds.filter((u) => !cached(u));
+  for (let start = 0; start < missing.length; start += chunk) {
+    const part = missing.slice(start, start + chunk);
+    const answers = http.batch(part.map((u) => signInRequest(u, headersOf(u))));
+    answers.forEach((res, k) => remember(part[k], res));
+  }
+}
+
+/**
+ * Headers that identify `userId` to either service (AUTH=jwt: a bearer
+ * token; AUTH=header: X-User-Id), merged with `extra`. `signInHeaders` go
+ * with a sign-in this call may need.
+ */
+export function userHeaders(userId, extra = {}, signInHeaders = {}) {
+  if (AUTH === 'header') return { 'X-User-Id': userId, ...extra };
+  return { Authorization: `Bearer ${bearerToken(userId, signInHeaders)}`, ...extra };
+}
+
 const adminHeaders = () => ({
   Authorization: `Bearer ${ADMIN_API_KEY}`,
   'Content-Type': 'application/json',
@@ -147,11 +250,26 @@ export function allSeats(scheduleId, pageSize = 5000) {
   }
 }
 
-export function issueToken(queueId, userId) {
+/** Joins the line; `headers` are added (and go with a sign-in it may need). */
+export function issueToken(queueId, userId, headers = {}) {
   return http.post(`${QUEUE_URL}/v1/queues/${queueId}/tokens`, null, {
-    headers: { 'X-User-Id': userId },
+    headers: userHeaders(userId, headers, headers),
     tags: { name: 'issue' },
   });
+}
+
+/**
+ * The claims a queue token carries in the clear: `v1.<payload>.<tag>`, the
+ * payload base64url of `queue_id:user_id:seq`, where seq is the issue
+ * sequence number that orders the line (shared/src/token.rs). Only the
+ * services can check the tag; this merely reads the payload.
+ */
+export function tokenClaims(token) {
+  const parts = String(token).split('.');
+  if (parts.length !== 3 || parts[0] !== 'v1') throw new Error(`not a v1 queue token: ${token}`);
+  const fields = encoding.b64decode(parts[1], 'rawurl', 's').split(':');
+  if (fields.length !== 3) throw new Error(`queue token payload has ${fields.length} fields`);
+  return { queueId: fields[0], userId: fields[1], seq: Number(fields[2]) };
 }
 
 // Heartbeat and leave are idempotent (a keep-alive plus a status read;
@@ -168,14 +286,14 @@ const REPLAYABLE = { 'X-Idempotency-Key': 'replayable' };
 
 export function heartbeat(queueId, userId, token) {
   return http.post(`${QUEUE_URL}/v1/queues/${queueId}/heartbeat`, null, {
-    headers: { 'X-User-Id': userId, 'X-Queue-Token': token, ...REPLAYABLE },
+    headers: userHeaders(userId, { 'X-Queue-Token': token, ...REPLAYABLE }),
     tags: { name: 'heartbeat' },
   });
 }
 
 export function leave(queueId, userId, token) {
   return http.del(`${QUEUE_URL}/v1/queues/${queueId}/tokens/me`, null, {
-    headers: { 'X-User-Id': userId, 'X-Queue-Token': token, ...REPLAYABLE },
+    headers: userHeaders(userId, { 'X-Queue-Token': token, ...REPLAYABLE }),
     tags: { name: 'leave' },
   });
 }

@@ -8,11 +8,14 @@
 //   RUSH_RATE=10 RUSH_RAMP=10s RUSH_HOLD=20s RUSH_SEATS=200 k6 run deploy/k6/rush.js   # short
 //
 // Environment (defaults in brackets): QUEUE_URL [http://127.0.0.1:8081],
-// API_URL [http://127.0.0.1:8082], ADMIN_API_KEY [dev key], RUSH_RATE
+// API_URL [http://127.0.0.1:8082], ADMIN_API_KEY [dev key], AUTH [jwt] (see
+// lib.js: each user signs in through the development sign-in), RUSH_RATE
 // arrivals/s at the peak [30], RUSH_RAMP [30s], RUSH_HOLD at peak [60s],
 // RUSH_RAMP_DOWN [10s], RUSH_SEATS [50000], RUSH_PRICE [5000],
 // RUSH_MAX_ACTIVE [100], RUSH_ADMIT_PER_SECOND [20], RUSH_MAX_WAIT seconds
 // a user waits in line before giving up [120], RUSH_MAX_VUS [600].
+// The queue's per-address and per-user limits and the early-poll refusal
+// are off (NO_ABUSE_LIMITS): every simulated user comes from this machine.
 //
 // Invariants checked in teardown(), through the public API only, failing
 // the run (exec.test.abort) when broken:
@@ -52,8 +55,11 @@ import {
   heartbeat,
   maxArrivals,
   must,
+  NO_ABUSE_LIMITS,
   runId,
   seconds,
+  signInAll,
+  userHeaders,
   uuid,
   waitUntilActive,
 } from './lib.js';
@@ -123,6 +129,7 @@ export function setup() {
     admit_per_second: ADMIT_PER_SECOND,
     active_ttl_seconds: 300,
     heartbeat_ttl_seconds: 60,
+    limits: NO_ABUSE_LIMITS,
   });
   const { concertId, schedule } = createConcert({
     title: `k6 rush ${run}`,
@@ -156,7 +163,7 @@ function availableSeats(data, after) {
 
 /** Holds a random available seat; returns the reservation, or null when sold out. */
 function holdRandomSeat(data, user, token) {
-  const headers = { 'X-User-Id': user, 'X-Queue-Token': token, 'Content-Type': 'application/json' };
+  const headers = userHeaders(user, { 'X-Queue-Token': token, 'Content-Type': 'application/json' });
   // Start at a random id so users spread over the hall instead of all
   // fetching (and fighting over) the first page; wrap to the start once.
   const starts = [data.minSeatId - 1 + Math.floor(Math.random() * (data.maxSeatId - data.minSeatId + 1)), data.minSeatId - 1];
@@ -199,7 +206,7 @@ export default function (data) {
 
   // 1. Top up 2 x price first (see the header for why 2x and this key).
   const charge = http.post(`${API_URL}/v1/users/me/balance/charges`, JSON.stringify({ amount: 2 * PRICE }), {
-    headers: { 'X-User-Id': user, 'Idempotency-Key': chargeKey(data.run, i), 'Content-Type': 'application/json' },
+    headers: userHeaders(user, { 'Idempotency-Key': chargeKey(data.run, i), 'Content-Type': 'application/json' }),
     tags: { name: 'charge' },
   });
   if (!check(charge, { 'balance topped up to 2 x price': (r) => r.status === 200 && json(r).balance === 2 * PRICE })) {
@@ -233,7 +240,7 @@ export default function (data) {
   //    the very same answer: paid once, whatever the client retries.
   const key = uuid();
   const payParams = {
-    headers: { 'X-User-Id': user, 'X-Queue-Token': token, 'Idempotency-Key': key },
+    headers: userHeaders(user, { 'X-Queue-Token': token, 'Idempotency-Key': key }),
     tags: { name: 'pay' },
   };
   const pay = http.post(`${API_URL}/v1/reservations/${hold.reservation_id}/payment`, null, payParams);
@@ -259,7 +266,7 @@ export default function (data) {
     'token completed by the payment (410)': (r) => r.status === 410 && code(r) === 'TOKEN_EXPIRED',
   });
   const mine = http.get(`${API_URL}/v1/reservations/${hold.reservation_id}`, {
-    headers: { 'X-User-Id': user },
+    headers: userHeaders(user),
     tags: { name: 'reservation' },
   });
   check(mine, { 'reservation reads confirmed': (r) => r.status === 200 && json(r).status === 'confirmed' });
@@ -289,13 +296,14 @@ export function teardown(data) {
   for (let start = 0; start < data.maxUsers; start += batch) {
     const idx = [];
     for (let i = start; i < Math.min(start + batch, data.maxUsers); i++) idx.push(i);
+    signInAll(idx.map((i) => userOf(data.run, i)));
     const replays = http.batch(
       idx.map((i) => [
         'POST',
         `${API_URL}/v1/users/me/balance/charges`,
         JSON.stringify({ amount: 2 * PRICE }),
         {
-          headers: { 'X-User-Id': userOf(data.run, i), 'Idempotency-Key': chargeKey(data.run, i), 'Content-Type': 'application/json' },
+          headers: userHeaders(userOf(data.run, i), { 'Idempotency-Key': chargeKey(data.run, i), 'Content-Type': 'application/json' }),
           tags: { name: 'teardown_charge_replay' },
         },
       ]),
@@ -305,7 +313,7 @@ export function teardown(data) {
       if (body.balance !== 2 * PRICE) abortRun(`charge replay for user ${idx[k]} answered balance ${body.balance}, not ${2 * PRICE}`);
     });
     const balances = http.batch(
-      idx.map((i) => ['GET', `${API_URL}/v1/users/me/balance`, null, { headers: { 'X-User-Id': userOf(data.run, i) }, tags: { name: 'teardown_balance' } }]),
+      idx.map((i) => ['GET', `${API_URL}/v1/users/me/balance`, null, { headers: userHeaders(userOf(data.run, i)), tags: { name: 'teardown_balance' } }]),
     );
     balances.forEach((r, k) => {
       const balance = must(r, 200, `balance of user ${idx[k]}`).balance;

@@ -1,9 +1,12 @@
-// Demo front-end for the concert queue: join the line, poll the heartbeat as
-// the server asks (poll_after_ms, never faster), then hold a seat, top up the
+// Demo front-end for the concert queue: sign in, join the line (solving a
+// proof of work when the line asks for one), poll the heartbeat as the
+// server asks (poll_after_ms, never faster), then hold a seat, top up the
 // balance and pay. Plain ES module, no build step.
 //
 // Query parameters: queue_url, api_url (service base URLs; default: this
-// page's host on ports 8081 and 8082), queue_id (default "demo").
+// page's host on ports 8081 and 8082), queue_id (default "demo"),
+// user_id (prefills the sign-in), auth=header (send X-User-Id instead of a
+// bearer token, for a trusted-header stack behind an authenticating gateway).
 
 const params = new URLSearchParams(location.search);
 const pageProtocol = location.protocol === 'https:' ? 'https:' : 'http:';
@@ -11,6 +14,9 @@ const pageHost = location.hostname || '127.0.0.1';
 const QUEUE_URL = trimSlash(params.get('queue_url') || `${pageProtocol}//${pageHost}:8081`);
 const API_URL = trimSlash(params.get('api_url') || `${pageProtocol}//${pageHost}:8082`);
 const QUEUE_ID = params.get('queue_id') || 'demo';
+const QUEUE_PATH = `/v1/queues/${encodeURIComponent(QUEUE_ID)}`;
+/** 'jwt': development sign-in and Authorization: Bearer; 'header': X-User-Id. */
+const AUTH_MODE = params.get('auth') === 'header' ? 'header' : 'jwt';
 
 const USER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_CHARGE = 10_000_000;
@@ -18,19 +24,26 @@ const SEAT_PAGE = 200;
 // Used only when a response carries no poll_after_ms (e.g. a failed poll
 // before any answer); the server's advice always wins otherwise.
 const FALLBACK_POLL_MS = 2_000;
+const POW_CODES = new Set(['POW_REQUIRED', 'POW_INVALID', 'POW_EXPIRED', 'POW_REUSED']);
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
   generation: 0, // bumped on every join/leave so stale timers and answers are ignored
-  userId: null,
-  token: null,
+  // {userId, accessToken, expiresAt}; in memory only, never in storage, so
+  // the token dies with the tab.
+  session: null,
+  refreshing: null, // the sign-in in flight after a JWT_EXPIRED, shared by concurrent calls
+  token: null, // the queue token
   status: null,
   firstPosition: null,
   lastPollAfterMs: FALLBACK_POLL_MS,
   pollTimer: null,
   nextPollAt: null,
   activeUntil: null,
+  joining: false,
+  joinBlockedUntil: 0, // Retry-After of a refused join (429 or a full line)
+  pow: null, // the proof-of-work job in progress: {worker, finish}
   booking: false,
   schedules: [], // [{concert, schedule}]
   schedule: null,
@@ -63,6 +76,10 @@ function money(amount) {
   return typeof amount === 'number' ? amount.toLocaleString('en-US') : '—';
 }
 
+function count(n) {
+  return Math.round(n).toLocaleString('en-US');
+}
+
 function duration(seconds) {
   if (seconds == null) return '—';
   seconds = Math.max(0, Math.round(seconds));
@@ -72,10 +89,22 @@ function duration(seconds) {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
+/** A Retry-After, in whole seconds (rounded up: never invite a retry too early). */
+function seconds(ms) {
+  return `${Math.max(1, Math.ceil(ms / 1000))} s`;
+}
+
+/** Short durations keep a decimal: a proof of work takes fractions of a second. */
+function shortDuration(ms) {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : duration(ms / 1000);
+}
+
 function clock(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString();
 }
+
+const codeOf = (res) => res.problem?.code || '';
 
 /** fetch wrapper: never throws; returns {ok, status, data, problem, retryAfterMs}. */
 async function call(base, method, path, { headers = {}, body } = {}) {
@@ -116,39 +145,196 @@ async function call(base, method, path, { headers = {}, body } = {}) {
   };
 }
 
-const queueApi = (method, path, opts) => call(QUEUE_URL, method, path, opts);
-const api = (method, path, opts) => call(API_URL, method, path, opts);
+// ------------------------------------------------------------------ identity
 
-function userHeaders(withToken = false) {
-  const h = { 'X-User-Id': state.userId };
-  if (withToken && state.token) h['X-Queue-Token'] = state.token;
-  return h;
+/** Who is calling: a bearer token, or (behind a gateway) the user id itself. */
+function identityHeaders() {
+  if (!state.session) return {};
+  if (AUTH_MODE === 'header') return { 'X-User-Id': state.session.userId };
+  return { Authorization: `Bearer ${state.session.accessToken}` };
 }
+
+/**
+ * A call on behalf of the signed-in user. Dev sign-in tokens live minutes
+ * and a visit may last longer: on 401 JWT_EXPIRED sign in again once and
+ * repeat the call (the service refused it before doing anything, and
+ * Idempotency-Keys are repeated as they were).
+ */
+async function userCall(base, method, path, { headers = {}, body, queueToken = false } = {}) {
+  const send = () =>
+    call(base, method, path, {
+      headers: {
+        ...identityHeaders(),
+        ...(queueToken && state.token ? { 'X-Queue-Token': state.token } : {}),
+        ...headers,
+      },
+      body,
+    });
+  let res = await send();
+  if (res.status === 401 && codeOf(res) === 'JWT_EXPIRED' && AUTH_MODE === 'jwt' && state.session) {
+    if (await refreshSession()) res = await send();
+  }
+  return res;
+}
+
+const queueApi = (method, path, opts) => userCall(QUEUE_URL, method, path, opts);
+const api = (method, path, opts) => userCall(API_URL, method, path, opts);
+/** Public reads (concerts, seats) need no identity. */
+const publicApi = (method, path) => call(API_URL, method, path);
+
+/** The development sign-in; on success the token replaces the session's. */
+async function requestToken(userId) {
+  const res = await call(QUEUE_URL, 'POST', '/v1/dev/sign-in', { body: { user_id: userId } });
+  if (res.ok) {
+    setSession({
+      userId: res.data.user_id || userId,
+      accessToken: res.data.access_token,
+      expiresAt: Date.now() + (Number(res.data.expires_in) || 0) * 1000,
+    });
+  }
+  return res;
+}
+
+function refreshSession() {
+  if (!state.refreshing) {
+    state.refreshing = requestToken(state.session.userId)
+      .then((res) => res.ok)
+      .finally(() => {
+        state.refreshing = null;
+      });
+  }
+  return state.refreshing;
+}
+
+function setSession(session) {
+  if (state.session && state.session.userId !== session.userId) forgetPlace();
+  state.session = session;
+  const el = $('signed-in');
+  el.hidden = false;
+  el.dataset.user = session.userId;
+  el.textContent =
+    AUTH_MODE === 'header'
+      ? `Calls carry X-User-Id: ${session.userId} (trusted-header mode).`
+      : `Signed in as ${session.userId} (development token, valid until ${new Date(session.expiresAt).toLocaleTimeString()}; renewed when it runs out).`;
+  try {
+    localStorage.setItem('concert-demo-user', session.userId); // the id only, never the token
+  } catch {
+    /* storage may be disabled */
+  }
+}
+
+/** Another user signed in: what the page showed belonged to the previous one. */
+function forgetPlace() {
+  cancelPow();
+  stopPolling();
+  state.generation++;
+  state.token = null;
+  state.status = null;
+  state.activeUntil = null;
+  state.paid = false;
+  state.balance = null;
+  resetBooking();
+  resetProgress();
+  $('queue-section').hidden = true;
+  for (const section of ['queue', 'seats', 'pay']) unsay(section);
+}
+
+/** Signs in as `userId`; says why not in the join section when it fails. */
+async function signIn(userId) {
+  if (AUTH_MODE === 'header') {
+    setSession({ userId, accessToken: null, expiresAt: null });
+    return true;
+  }
+  say('join', 'info', `Signing in as ${userId}…`);
+  const res = await requestToken(userId);
+  if (res.ok) {
+    unsay('join');
+    return true;
+  }
+  if (res.status === 404) {
+    say(
+      'join',
+      'error',
+      'Development sign-in is turned off on this queue service (404). This demo page signs in only through it: ' +
+        'start the services with AUTH_DEV_SIGNIN=true (and AUTH_JWT_SECRET), or put the page behind a real identity ' +
+        'provider or an authenticating gateway (then open it with ?auth=header).',
+      'DEV_SIGNIN_DISABLED',
+      { reveal: true },
+    );
+  } else {
+    say('join', 'error', `Could not sign in. ${explain(res)}`, codeOf(res), { reveal: true });
+  }
+  return false;
+}
+
+/** Signs in with the id in the form unless already signed in as that user. */
+async function ensureSession() {
+  const userId = $('user-id').value.trim();
+  if (!USER_ID_PATTERN.test(userId)) {
+    say('join', 'error', 'Please enter a user id of 1–64 letters, digits, "_" or "-".', 'INVALID_USER_ID', { reveal: true });
+    $('user-id').focus();
+    return false;
+  }
+  if (state.session?.userId === userId) return true;
+  return signIn(userId);
+}
+
+/** The Sign in button: always fetches a fresh token (ensureSession() would reuse one). */
+async function onSignIn(event) {
+  event.preventDefault();
+  if (state.joining) return;
+  const userId = $('user-id').value.trim();
+  if (!USER_ID_PATTERN.test(userId)) {
+    await ensureSession(); // says what is wrong with the id
+    return;
+  }
+  state.joining = true;
+  setJoinEnabled(false);
+  const ok = await signIn(userId);
+  state.joining = false;
+  setJoinEnabled(!state.token);
+  if (ok && !state.token) say('join', 'ok', `Signed in as ${userId}. Join the line when you are ready.`, 'SIGNED_IN');
+}
+
+const isAuthProblem = (res) => res.status === 401 && /^(JWT_|USER_ID_)/.test(codeOf(res));
 
 /** Plain words for the outcomes every call may have. */
 function explain(res) {
   const p = res.problem || {};
   if (res.status === 0) return p.detail;
+  if (isAuthProblem(res)) {
+    return `Your sign-in is missing or no longer valid (${codeOf(res)}). Sign in again.`;
+  }
   if (res.status === 503) {
     return 'The service is temporarily unavailable. Nothing was changed; please retry in a moment.';
   }
-  if (res.status === 429) return 'Too many requests right now. Please wait a moment and retry.';
+  if (res.status === 429) {
+    return res.retryAfterMs
+      ? `Too many requests right now. Please retry in ${duration(res.retryAfterMs / 1000)}.`
+      : 'Too many requests right now. Please wait a moment and retry.';
+  }
   if (res.status >= 500) return `The service failed (${res.status}). Please retry in a moment.`;
   const title = p.title || `Request failed (${res.status})`;
   return p.detail && p.detail !== title ? `${title}: ${p.detail}` : title;
 }
 
-function showMessage(kind, text, code = '') {
-  const box = $('message');
-  box.hidden = false;
+// ------------------------------------------------------------------ status lines
+
+/**
+ * Shows a message in a section's status line (join | queue | seats | pay),
+ * next to the buttons that caused it. `reveal` scrolls it into view when it
+ * answers a tap, so on a phone the answer is where the user is looking.
+ */
+function say(section, kind, text, code = '', { reveal = false } = {}) {
+  const box = $(`${section}-message`);
   box.dataset.kind = kind; // ok | info | warn | error
   box.dataset.code = code;
   box.textContent = text;
+  if (reveal) box.scrollIntoView({ block: 'nearest' });
 }
 
-function clearMessage() {
-  const box = $('message');
-  box.hidden = true;
+function unsay(section) {
+  const box = $(`${section}-message`);
   box.textContent = '';
   box.dataset.kind = '';
   box.dataset.code = '';
@@ -156,50 +342,221 @@ function clearMessage() {
 
 // ------------------------------------------------------------------ the line
 
-async function join(event) {
-  event?.preventDefault();
-  const userId = $('user-id').value.trim();
-  if (!USER_ID_PATTERN.test(userId)) {
-    showMessage('error', 'Please enter a user id of 1–64 letters, digits, "_" or "-".', 'INVALID_USER_ID');
-    $('user-id').focus();
-    return;
+/** `where`: the section whose button started it ('join', or 'queue' for rejoin). */
+async function join(where = 'join') {
+  if (state.joining || Date.now() < state.joinBlockedUntil) return;
+  state.joining = true;
+  setJoinEnabled(false);
+  try {
+    if (!(await ensureSession())) return;
+    await joinSignedIn(where);
+  } finally {
+    state.joining = false;
+    setJoinEnabled(!state.token);
   }
+}
+
+async function joinSignedIn(where) {
   stopPolling();
   resetBooking();
   resetProgress();
   const generation = ++state.generation;
-  state.userId = userId;
   state.paid = false;
-  try {
-    localStorage.setItem('concert-demo-user', userId);
-  } catch {
-    /* storage may be disabled */
-  }
-  setJoinEnabled(false);
   $('rejoin').hidden = true;
-  showMessage('info', 'Joining the line…');
+  $('pow').hidden = true;
+  for (const section of ['join', 'queue', 'seats', 'pay']) if (section !== where) unsay(section);
+  say(where, 'info', 'Joining the line…');
 
-  const res = await queueApi('POST', `/v1/queues/${encodeURIComponent(QUEUE_ID)}/tokens`, {
-    headers: userHeaders(),
-  });
-  if (generation !== state.generation) return;
+  const res = await requestPlace(generation, where);
+  if (generation !== state.generation || res.cancelled) return;
   if (!res.ok) {
-    setJoinEnabled(true);
-    const code = res.problem?.code || '';
-    if (res.status === 404) {
-      showMessage('error', `There is no line called "${QUEUE_ID}". Check the queue_id in the address.`, code);
-    } else {
-      showMessage('error', `Could not join the line. ${explain(res)}`, code);
-    }
+    if (where === 'queue') $('rejoin').hidden = false;
+    refusedJoin(res, where);
     return;
   }
   state.token = res.data.token;
   state.firstPosition = res.data.position ?? null;
   $('queue-section').hidden = false;
   $('leave').hidden = false;
-  clearMessage();
-  showMessage('info', res.status === 201 ? 'You joined the line.' : 'You were already in the line; your place is kept.');
+  unsay('join');
+  say('queue', 'info', res.status === 201 ? 'You joined the line.' : 'You were already in the line; your place is kept.', 'JOINED');
   applyStatus(res.data, generation);
+}
+
+/**
+ * POST .../tokens; when the line asks a proof of work, get a challenge,
+ * solve it in a worker and ask again with the solution. A solved challenge
+ * that is refused anyway (expired, already used, or the line now asks more
+ * bits) gets one fresh challenge.
+ */
+async function requestPlace(generation, where) {
+  let res = await queueApi('POST', `${QUEUE_PATH}/tokens`);
+  for (let challenges = 0; challenges < 2; challenges++) {
+    if (generation !== state.generation) return { cancelled: true };
+    if (!(res.status === 403 && POW_CODES.has(codeOf(res)))) return res;
+    const proof = await proveWork(generation, where, challenges > 0 ? codeOf(res) : '');
+    if (!proof.ok) return proof;
+    res = await queueApi('POST', `${QUEUE_PATH}/tokens`, {
+      headers: { 'X-Pow-Challenge': proof.challenge, 'X-Pow-Solution': proof.solution },
+    });
+  }
+  return res;
+}
+
+/** Gets a challenge and solves it; resolves {ok, challenge, solution} or a failed response. */
+async function proveWork(generation, where, retryReason) {
+  say(
+    where,
+    'info',
+    retryReason
+      ? `The proof of work was not accepted (${retryReason}); solving a fresh challenge…`
+      : 'This line asks a short proof of work before you join (it makes mass sign-ups by bots costly). Working on it…',
+    'POW_SOLVING',
+  );
+  const ch = await queueApi('POST', `${QUEUE_PATH}/challenges`);
+  if (generation !== state.generation) return { cancelled: true };
+  if (!ch.ok) return ch;
+  const { challenge, difficulty_bits: bits } = ch.data;
+  const outcome = await solveInWorker(challenge, Number(bits) || 0, where);
+  if (outcome.cancelled) {
+    say(where, 'warn', 'Proof of work cancelled: you did not join the line.', 'POW_CANCELLED');
+    return { cancelled: true };
+  }
+  if (!outcome.solution) {
+    return { ok: false, status: -1, problem: { title: 'Proof of work failed', detail: outcome.reason, code: 'POW_FAILED' } };
+  }
+  say(where, 'info', `Proof of work done in ${shortDuration(outcome.pageMs)}; joining the line…`, 'POW_SOLVED');
+  return { ok: true, challenge, solution: outcome.solution };
+}
+
+/**
+ * Runs pow-worker.js on one challenge and shows its progress in the #pow
+ * panel, next to the button that started it. Resolves {solution, hashes,
+ * pageMs}, {cancelled: true} or {reason}. The panel's data-* attributes
+ * keep the last outcome (state, bits, hashes, ms) for tests and curious users.
+ */
+function solveInWorker(challenge, bits, where) {
+  cancelPow();
+  const panel = $('pow');
+  $(`${where}-message`).before(panel);
+  const expected = 2 ** bits;
+  const started = performance.now();
+  panel.hidden = false;
+  Object.assign(panel.dataset, { state: 'solving', bits: String(bits), hashes: '0', ms: '0' });
+  $('pow-cancel').hidden = false;
+  showPowProgress(bits, 0, 0);
+
+  return new Promise((resolve) => {
+    let worker;
+    const finish = (outcome) => {
+      worker?.terminate();
+      state.pow = null;
+      $('pow-cancel').hidden = true;
+      resolve(outcome);
+    };
+    try {
+      worker = new Worker(new URL('./pow-worker.js', import.meta.url), { type: 'module' });
+    } catch (err) {
+      panel.dataset.state = 'failed';
+      $('pow-text').textContent = `This browser cannot run the proof of work (${err.message}).`;
+      finish({ reason: `no Web Worker: ${err.message}` });
+      return;
+    }
+    state.pow = {
+      cancel() {
+        panel.dataset.state = 'cancelled';
+        $('pow-text').textContent = `Cancelled after ${count(Number(panel.dataset.hashes))} hashes.`;
+        finish({ cancelled: true });
+      },
+    };
+    worker.onmessage = ({ data }) => {
+      panel.dataset.hashes = String(data.hashes);
+      if (data.type === 'progress') {
+        panel.dataset.ms = String(Math.round(performance.now() - started));
+        showPowProgress(bits, data.hashes, data.ms);
+      } else if (data.type === 'solved') {
+        // Measured here, from start to answer, worker start-up included.
+        const pageMs = performance.now() - started;
+        Object.assign(panel.dataset, { state: 'solved', ms: String(Math.round(pageMs)), workerMs: String(Math.round(data.ms)) });
+        setPowBar(100, 'solved');
+        $('pow-text').textContent =
+          `Proof of work solved in ${shortDuration(pageMs)}: ${count(data.hashes)} hashes ` +
+          `(about ${count(expected)} expected at ${bits} bits).`;
+        finish({ solution: data.solution, hashes: data.hashes, pageMs });
+      } else {
+        panel.dataset.state = 'failed';
+        $('pow-text').textContent = `The proof of work failed: ${data.reason}.`;
+        finish({ reason: data.reason });
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      panel.dataset.state = 'failed';
+      $('pow-text').textContent = `The proof-of-work worker failed: ${event.message || 'could not load pow-worker.js'}.`;
+      finish({ reason: event.message || 'worker error' });
+    };
+    worker.postMessage({ challenge, bits });
+  });
+}
+
+/**
+ * How far along, honestly: every hash succeeds with chance 2^-bits, so
+ * there is no fixed amount left; the bar shows the chance that a search
+ * this long would have finished (1 - e^(-hashes / 2^bits)), and the text
+ * the average it takes.
+ */
+function showPowProgress(bits, hashes, ms) {
+  const expected = 2 ** bits;
+  const rate = ms > 0 ? hashes / ms : 0; // hashes per ms
+  const typical = rate > 0 ? ` ≈ ${shortDuration(expected / rate)} at this speed` : '';
+  $('pow-text').textContent =
+    `Proof of work: ${count(hashes)} hashes tried in ${shortDuration(ms)}` +
+    (rate > 0 ? ` (${(rate / 1000).toFixed(2)} million/s)` : '') +
+    `. A solution takes about 2^${bits} = ${count(expected)} hashes on average${typical}.`;
+  setPowBar(Math.round(100 * (1 - Math.exp(-hashes / expected))), `${count(hashes)} hashes tried`);
+}
+
+function setPowBar(pct, text) {
+  $('pow-bar').style.width = `${pct}%`;
+  $('pow-progress').setAttribute('aria-valuenow', String(pct));
+  $('pow-progress').setAttribute('aria-valuetext', text);
+}
+
+function cancelPow() {
+  state.pow?.cancel();
+}
+
+/** Why joining failed, in the section whose button was used. */
+function refusedJoin(res, where) {
+  const code = codeOf(res);
+  const wait = res.retryAfterMs || 0;
+  if (res.status === 429) {
+    const who = /user/i.test(res.problem?.detail || '') ? 'for your account' : 'from your network';
+    blockJoin(wait);
+    say(where, 'warn', `Too many new places ${who}; retry in ${seconds(wait)}.`, code || 'RATE_LIMITED', { reveal: true });
+  } else if (res.status === 503 && code === 'QUEUE_FULL') {
+    blockJoin(wait);
+    say(where, 'warn', `The line is full right now; retry in ${seconds(wait)}.`, code, { reveal: true });
+  } else if (res.status === 404) {
+    say(where, 'error', `There is no line called "${QUEUE_ID}". Check the queue_id in the address.`, code, { reveal: true });
+  } else if (res.status === 403 && POW_CODES.has(code)) {
+    say(where, 'error', `The proof of work was refused twice (${code}). Please try joining again.`, code, { reveal: true });
+  } else {
+    say(where, 'error', `Could not join the line. ${explain(res)}`, code, { reveal: true });
+  }
+}
+
+/** Keeps the join buttons off until Retry-After has passed (tick() counts down). */
+function blockJoin(ms) {
+  state.joinBlockedUntil = Date.now() + (ms || 1_000);
+  setJoinEnabled(!state.token);
+  tick();
+}
+
+/** A button's text without the countdown tick() may add to it. */
+function setLabel(button, text) {
+  button.dataset.label = text;
+  button.textContent = text;
 }
 
 function applyStatus(status, generation) {
@@ -229,7 +586,7 @@ function applyStatus(status, generation) {
     progress.setAttribute('aria-valuetext', 'your turn');
     state.activeUntil = status.active_until ? new Date(status.active_until) : null;
     if (!state.booking) {
-      showMessage('ok', "It's your turn: pick a seat below.");
+      say('queue', 'ok', "It's your turn: pick a seat below.", 'ACTIVE');
       enterBooking(generation);
     }
   }
@@ -263,12 +620,10 @@ function resetProgress() {
 
 async function poll(generation) {
   if (generation !== state.generation || !state.token) return;
-  const res = await queueApi('POST', `/v1/queues/${encodeURIComponent(QUEUE_ID)}/heartbeat`, {
-    headers: userHeaders(true),
-  });
+  const res = await queueApi('POST', `${QUEUE_PATH}/heartbeat`, { queueToken: true });
   if (generation !== state.generation) return;
   if (res.ok) {
-    if ($('message').dataset.code === 'POLL_FAILED') clearMessage();
+    if (['POLL_FAILED', 'RATE_LIMITED', 'SIGN_IN_REFUSED'].includes($('queue-message').dataset.code)) unsay('queue');
     applyStatus(res.data, generation);
     return;
   }
@@ -277,8 +632,25 @@ async function poll(generation) {
     // ends the place in line. Ask again with the same Idempotency-Key: the
     // answer tells whether it was paid (and it cannot pay twice).
     stopPolling();
-    showMessage('info', 'Checking the outcome of your payment…', 'PAYMENT_CHECK');
+    say('pay', 'info', 'Checking the outcome of your payment…', 'PAYMENT_CHECK');
     pay();
+    return;
+  }
+  if (res.status === 429) {
+    // Polled too soon for the server's taste: wait what it asks, and never
+    // less than the interval it advised.
+    const wait = Math.max(res.retryAfterMs, state.lastPollAfterMs, FALLBACK_POLL_MS);
+    say('queue', 'info', `The service asked this page to check less often; next check in ${duration(wait / 1000)}.`, 'RATE_LIMITED');
+    schedulePoll(wait, generation);
+    return;
+  }
+  if (isAuthProblem(res)) {
+    // The sign-in failed, not the place: it is kept while the page keeps
+    // trying, and signing in again (as the same user) resumes the checks.
+    say('queue', 'warn', `Could not check your place: ${explain(res)} Your place is kept for now.`, 'SIGN_IN_REFUSED');
+    $('user-id').disabled = false;
+    $('sign-in').disabled = false;
+    schedulePoll(Math.max(state.lastPollAfterMs, FALLBACK_POLL_MS), generation);
     return;
   }
   if (res.status === 410 || res.status === 401 || res.status === 403) {
@@ -287,7 +659,7 @@ async function poll(generation) {
   }
   // Outage or overload: keep trying, but never faster than the server last
   // asked for (or than Retry-After says).
-  showMessage('error', `Could not check your place in line. ${explain(res)}`, 'POLL_FAILED');
+  say('queue', 'error', `Could not check your place in line. ${explain(res)}`, 'POLL_FAILED');
   schedulePoll(Math.max(state.lastPollAfterMs, res.retryAfterMs, FALLBACK_POLL_MS), generation);
 }
 
@@ -304,26 +676,25 @@ function leftTheLine(res) {
   $('eta').textContent = '—';
   $('leave').hidden = true;
   $('rejoin').hidden = false;
-  $('rejoin').textContent = 'Rejoin the line';
+  setLabel($('rejoin'), 'Rejoin the line');
   setJoinEnabled(true);
   tick();
   if (!state.paid) {
     resetBooking();
-    showMessage(
+    say(
+      'queue',
       'warn',
       'You are no longer in the line: your place expired (no check-in for too long, or your turn ran out). Rejoin to get a new place at the back.',
-      res?.problem?.code || 'TOKEN_EXPIRED',
+      codeOf(res) || 'TOKEN_EXPIRED',
     );
   }
 }
 
 async function leave() {
   if (!state.token) return;
-  const res = await queueApi('DELETE', `/v1/queues/${encodeURIComponent(QUEUE_ID)}/tokens/me`, {
-    headers: userHeaders(true),
-  });
+  const res = await queueApi('DELETE', `${QUEUE_PATH}/tokens/me`, { queueToken: true });
   if (!res.ok && res.status !== 410) {
-    showMessage('error', `Could not leave the line. ${explain(res)}`, res.problem?.code || '');
+    say('queue', 'error', `Could not leave the line. ${explain(res)}`, codeOf(res), { reveal: true });
     return;
   }
   stopPolling();
@@ -333,14 +704,19 @@ async function leave() {
   state.activeUntil = null;
   resetBooking();
   resetProgress();
+  unsay('queue');
   $('queue-section').hidden = true;
   setJoinEnabled(true);
-  showMessage('info', 'You left the line.');
+  say('join', 'info', 'You left the line.', 'LEFT', { reveal: true });
 }
 
+/** The sign-in form and join buttons work only while you hold no place. */
 function setJoinEnabled(enabled) {
-  $('user-id').disabled = !enabled;
-  $('join').disabled = !enabled;
+  const busy = !enabled || state.joining;
+  $('user-id').disabled = busy;
+  $('sign-in').disabled = busy;
+  $('join').disabled = busy || Date.now() < state.joinBlockedUntil;
+  $('rejoin').disabled = busy || Date.now() < state.joinBlockedUntil;
 }
 
 // ------------------------------------------------------------------ booking
@@ -367,18 +743,18 @@ async function enterBooking(generation) {
   $('booking-heading').focus();
   loadBalance();
   $('concert').textContent = 'Looking for the concert…';
-  const concerts = await api('GET', '/v1/concerts');
+  const concerts = await publicApi('GET', '/v1/concerts');
   if (generation !== state.generation) return;
   if (!concerts.ok) {
     $('concert').textContent = '';
-    showMessage('error', `Could not load concerts. ${explain(concerts)}`, concerts.problem?.code || '');
+    say('seats', 'error', `Could not load concerts. ${explain(concerts)}`, codeOf(concerts));
     state.booking = false; // the next poll tries again
     return;
   }
   const mine = concerts.data.filter((c) => c.queue_id === QUEUE_ID);
   const options = [];
   for (const concert of mine) {
-    const res = await api('GET', `/v1/concerts/${concert.id}/schedules?available=true`);
+    const res = await publicApi('GET', `/v1/concerts/${concert.id}/schedules?available=true`);
     if (generation !== state.generation) return;
     if (res.ok) for (const schedule of res.data) options.push({ concert, schedule });
   }
@@ -418,10 +794,10 @@ async function loadSeats(reset) {
     state.seatCursor = 0;
   }
   const after = state.seatCursor ? `&after=${state.seatCursor}` : '';
-  const res = await api('GET', `/v1/schedules/${state.schedule.id}/seats?limit=${SEAT_PAGE}${after}`);
+  const res = await publicApi('GET', `/v1/schedules/${state.schedule.id}/seats?limit=${SEAT_PAGE}${after}`);
   if (generation !== state.generation) return;
   if (!res.ok) {
-    showMessage('error', `Could not load seats. ${explain(res)}`, res.problem?.code || '');
+    say('seats', 'error', `Could not load seats. ${explain(res)}`, codeOf(res));
     return;
   }
   for (const seat of res.data) {
@@ -464,36 +840,38 @@ function markSeat(seatId, status) {
 async function holdSeat(seat) {
   if (state.hold) {
     if (state.hold.seat_id !== seat.id) {
-      showMessage('warn', `You already hold seat ${state.hold.number}. Pay for it or release it first.`, 'ALREADY_HOLDING');
+      say('seats', 'warn', `You already hold seat ${state.hold.number}. Pay for it or release it first.`, 'ALREADY_HOLDING', { reveal: true });
     }
     return;
   }
   const generation = state.generation;
-  showMessage('info', `Holding seat ${seat.number}…`);
+  say('seats', 'info', `Holding seat ${seat.number}…`);
   const res = await api('POST', '/v1/reservations', {
-    headers: userHeaders(true),
+    queueToken: true,
     body: { schedule_id: state.schedule.id, seat_id: seat.id },
   });
   if (generation !== state.generation) return;
-  const code = res.problem?.code || '';
+  const code = codeOf(res);
   if (res.ok) {
     state.hold = { ...res.data, number: seat.number };
     state.payKey = null;
     markSeat(seat.id, 'held');
+    say('seats', 'ok', `Seat ${seat.number} is held for you until ${clock(res.data.hold_expires_at)}. Pay before then.`, 'HELD');
     showHold();
-    showMessage('ok', `Seat ${seat.number} is held for you until ${clock(res.data.hold_expires_at)}. Pay before then.`);
     return;
   }
   if (res.status === 409) {
-    showMessage('error', `Sorry, seat ${seat.number} was just taken by someone else. Please pick another seat.`, code || 'SEAT_UNAVAILABLE');
+    say('seats', 'error', `Sorry, seat ${seat.number} was just taken by someone else. Please pick another seat.`, code || 'SEAT_UNAVAILABLE', { reveal: true });
     markSeat(seat.id, 'sold');
     loadSeats(true);
+  } else if (isAuthProblem(res)) {
+    say('seats', 'warn', `You cannot book right now. ${explain(res)}`, code, { reveal: true });
   } else if (res.status === 403 || res.status === 401) {
-    showMessage('warn', `You cannot book right now: your turn in the line is not active. ${explain(res)}`, code);
+    say('seats', 'warn', `You cannot book right now: your turn in the line is not active. ${explain(res)}`, code, { reveal: true });
   } else if (res.status === 422) {
-    showMessage('error', `Booking is closed for this date. ${explain(res)}`, code);
+    say('seats', 'error', `Booking is closed for this date. ${explain(res)}`, code, { reveal: true });
   } else {
-    showMessage('error', `Could not hold seat ${seat.number}. ${explain(res)}`, code);
+    say('seats', 'error', `Could not hold seat ${seat.number}. ${explain(res)}`, code, { reveal: true });
   }
 }
 
@@ -505,6 +883,7 @@ function showHold() {
   $('pay').textContent = `Pay ${money(hold.price)}`;
   $('release').hidden = false;
   $('payment-status').textContent = 'not paid';
+  unsay('pay');
   const missing = state.balance == null ? hold.price : hold.price - state.balance;
   $('charge-amount').value = String(Math.min(Math.max(missing, 1), MAX_CHARGE));
   renderHoldText();
@@ -528,22 +907,22 @@ function renderHoldText() {
 async function releaseSeat() {
   const hold = state.hold;
   if (!hold) return;
-  const res = await api('DELETE', `/v1/reservations/${hold.reservation_id}`, { headers: userHeaders(true) });
+  const res = await api('DELETE', `/v1/reservations/${hold.reservation_id}`, { queueToken: true });
   if (!res.ok && res.status !== 404) {
-    showMessage('error', `Could not release seat ${hold.number}. ${explain(res)}`, res.problem?.code || '');
+    say('pay', 'error', `Could not release seat ${hold.number}. ${explain(res)}`, codeOf(res), { reveal: true });
     return;
   }
   state.hold = null;
   state.payKey = null;
   $('pay-section').hidden = true;
-  showMessage('info', `Seat ${hold.number} released.`);
+  say('seats', 'info', `Seat ${hold.number} released.`, 'RELEASED', { reveal: true });
   loadSeats(true);
 }
 
 // ------------------------------------------------------------------ money
 
 async function loadBalance() {
-  const res = await api('GET', '/v1/users/me/balance', { headers: userHeaders() });
+  const res = await api('GET', '/v1/users/me/balance');
   if (res.ok) {
     state.balance = res.data.balance;
     $('balance').textContent = money(state.balance);
@@ -554,7 +933,7 @@ async function charge(event) {
   event.preventDefault();
   const amount = Number($('charge-amount').value);
   if (!Number.isInteger(amount) || amount < 1 || amount > MAX_CHARGE) {
-    showMessage('error', `Enter a whole amount between 1 and ${money(MAX_CHARGE)}.`, 'INVALID_AMOUNT');
+    say('pay', 'error', `Enter a whole amount between 1 and ${money(MAX_CHARGE)}.`, 'INVALID_AMOUNT', { reveal: true });
     return;
   }
   // One Idempotency-Key per top-up attempt; a retry of the same amount after
@@ -562,7 +941,7 @@ async function charge(event) {
   if (!state.charge || state.charge.amount !== amount) state.charge = { key: uuid(), amount };
   $('charge').disabled = true;
   const res = await api('POST', '/v1/users/me/balance/charges', {
-    headers: { ...userHeaders(), 'Idempotency-Key': state.charge.key },
+    headers: { 'Idempotency-Key': state.charge.key },
     body: { amount },
   });
   $('charge').disabled = false;
@@ -570,12 +949,12 @@ async function charge(event) {
     state.charge = null;
     state.balance = res.data.balance;
     $('balance').textContent = money(state.balance);
-    showMessage('ok', `Balance topped up by ${money(amount)}; it is now ${money(state.balance)}.`);
+    say('pay', 'ok', `Balance topped up by ${money(amount)}; it is now ${money(state.balance)}.`, 'CHARGED', { reveal: true });
   } else if (res.status === 0 || res.status >= 500) {
-    showMessage('error', `Top-up outcome unknown. ${explain(res)} Retrying is safe: it will not charge twice.`, res.problem?.code || '');
+    say('pay', 'error', `Top-up outcome unknown. ${explain(res)} Retrying is safe: it will not charge twice.`, codeOf(res), { reveal: true });
   } else {
     state.charge = null;
-    showMessage('error', `Top-up refused. ${explain(res)}`, res.problem?.code || '');
+    say('pay', 'error', `Top-up refused. ${explain(res)}`, codeOf(res), { reveal: true });
   }
 }
 
@@ -587,12 +966,13 @@ async function pay() {
   if (!state.payKey) state.payKey = uuid();
   const generation = state.generation;
   $('pay').disabled = true;
-  showMessage('info', `Paying for seat ${hold.number}…`);
+  say('pay', 'info', `Paying for seat ${hold.number}…`);
   const res = await api('POST', `/v1/reservations/${hold.reservation_id}/payment`, {
-    headers: { ...userHeaders(true), 'Idempotency-Key': state.payKey },
+    queueToken: true,
+    headers: { 'Idempotency-Key': state.payKey },
   });
   if (generation !== state.generation) return;
-  const code = res.problem?.code || '';
+  const code = codeOf(res);
   $('pay').disabled = false;
   if (res.ok || code === 'RESERVATION_ALREADY_CONFIRMED') {
     paid(res.data);
@@ -600,29 +980,33 @@ async function pay() {
   }
   if (res.status === 0 || res.status >= 500) {
     $('pay').textContent = 'Retry payment';
-    showMessage('error', `Payment outcome unknown. ${explain(res)} Retrying is safe: you will not be charged twice.`, code);
+    say('pay', 'error', `Payment outcome unknown. ${explain(res)} Retrying is safe: you will not be charged twice.`, code, { reveal: true });
     return;
   }
   state.payKey = null;
   if (res.status === 402) {
     await loadBalance();
-    showMessage(
+    say(
+      'pay',
       'error',
       `Insufficient balance: seat ${hold.number} costs ${money(hold.price)} and your balance is ${money(state.balance)}. Top up, then pay again.`,
       code,
+      { reveal: true },
     );
     const missing = hold.price - (state.balance ?? 0);
     if (missing > 0) $('charge-amount').value = String(Math.min(missing, MAX_CHARGE));
   } else if (res.status === 409) {
     state.hold = null;
     $('pay-section').hidden = true;
-    showMessage('error', `Your hold on seat ${hold.number} expired before payment, so the seat went back on sale. Please pick a seat again.`, code || 'HOLD_EXPIRED');
+    say('seats', 'error', `Your hold on seat ${hold.number} expired before payment, so the seat went back on sale. Please pick a seat again.`, code || 'HOLD_EXPIRED', { reveal: true });
     loadSeats(true);
+  } else if (isAuthProblem(res)) {
+    say('pay', 'warn', `You cannot pay right now. ${explain(res)}`, code, { reveal: true });
   } else if (res.status === 403 || res.status === 401) {
-    showMessage('warn', `You cannot pay right now: your turn in the line is not active. ${explain(res)}`, code);
+    say('pay', 'warn', `You cannot pay right now: your turn in the line is not active. ${explain(res)}`, code, { reveal: true });
     if (!state.pollTimer) leftTheLine(res);
   } else {
-    showMessage('error', `Payment failed. ${explain(res)}`, code);
+    say('pay', 'error', `Payment failed. ${explain(res)}`, code, { reveal: true });
   }
 }
 
@@ -650,10 +1034,12 @@ function paid(receipt) {
   $('queue-section').dataset.status = 'done';
   $('leave').hidden = true;
   $('rejoin').hidden = false;
-  $('rejoin').textContent = 'Book another seat (rejoin the line)';
+  setLabel($('rejoin'), 'Book another seat (rejoin the line)');
   setJoinEnabled(true);
+  unsay('seats');
+  unsay('queue');
   const what = receipt ? ` Payment #${receipt.payment_id}, ${money(receipt.amount)} paid; balance ${money(receipt.balance)}.` : '';
-  showMessage('ok', `Payment confirmed: seat ${hold.number} is yours.${what}`, 'CONFIRMED');
+  say('pay', 'ok', `Payment confirmed: seat ${hold.number} is yours.${what}`, 'CONFIRMED', { reveal: true });
 }
 
 // ------------------------------------------------------------------ timers and wiring
@@ -670,6 +1056,16 @@ function tick() {
   } else if (state.status !== 'active') {
     $('active-until').textContent = '';
   }
+  // A refused join counts down on its buttons, not in the live region
+  // (which would read the number out every second).
+  const blockedMs = state.joinBlockedUntil - Date.now();
+  for (const b of [$('join'), $('rejoin')]) {
+    b.textContent = blockedMs > 0 ? `${b.dataset.label} (retry in ${seconds(blockedMs)})` : b.dataset.label;
+  }
+  if (state.joinBlockedUntil && blockedMs <= 0) {
+    state.joinBlockedUntil = 0;
+    setJoinEnabled(!state.token);
+  }
   renderHoldText();
 }
 
@@ -677,6 +1073,13 @@ function init() {
   $('queue-url').textContent = QUEUE_URL;
   $('api-url').textContent = API_URL;
   $('queue-id').textContent = QUEUE_ID;
+  $('auth-mode').textContent = AUTH_MODE === 'header' ? 'X-User-Id (trusted header)' : 'development sign-in (JWT)';
+  if (AUTH_MODE === 'header') {
+    $('user-id-label').textContent = 'Your user id';
+    $('sign-in').textContent = 'Use this id';
+    $('auth-help').textContent =
+      'Trusted-header mode (?auth=header): calls carry X-User-Id. Only for a stack behind a gateway that authenticates you and sets this header.';
+  }
   try {
     const saved = localStorage.getItem('concert-demo-user');
     if (saved && !params.has('user_id')) $('user-id').value = saved;
@@ -684,8 +1087,12 @@ function init() {
     /* storage may be disabled */
   }
   if (params.get('user_id')) $('user-id').value = params.get('user_id');
-  $('join-form').addEventListener('submit', join);
-  $('rejoin').addEventListener('click', () => join());
+  setLabel($('join'), $('join').textContent);
+  setLabel($('rejoin'), $('rejoin').textContent);
+  $('sign-in-form').addEventListener('submit', onSignIn);
+  $('join').addEventListener('click', () => join('join'));
+  $('rejoin').addEventListener('click', () => join('queue'));
+  $('pow-cancel').addEventListener('click', cancelPow);
   $('leave').addEventListener('click', leave);
   $('refresh-seats').addEventListener('click', () => loadSeats(true));
   $('more-seats').addEventListener('click', () => loadSeats(false));

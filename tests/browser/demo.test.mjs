@@ -20,8 +20,9 @@
 // 2. Proof of work: the page solves 18- and 20-bit challenges in its worker
 //    (FIGURE lines give the time), fetches one fresh challenge after
 //    POW_EXPIRED, and can cancel a long one.
-// 3. A refused join (429) says when to retry; a disabled sign-in (404) says
-//    what the page needs.
+// 3. A refused join (429, or 503 for a full line) says when to retry; a
+//    disabled sign-in (404) says what the page needs; ?auth=header sends
+//    X-User-Id instead of a token.
 // 4. The whole purchase on a 390×844 phone: the 402 message appears in view.
 // Screenshots go to target/browser/.
 
@@ -628,7 +629,7 @@ test('proof of work: the page solves 18 and 20 bits in its worker, retries one e
   assertNoPageErrors('proof of work');
 });
 
-test('a refused join (429) says when to retry; a disabled sign-in (404) says what the page needs', { timeout: 120_000 }, async () => {
+test('a refused join (429, or 503 for a full line) says when to retry; a disabled sign-in (404) says what the page needs', { timeout: 120_000 }, async () => {
   const queueId = `browser-limit-${suffix}`;
   // One new place per minute from one address: the test's own join (from
   // 127.0.0.1, like the browser) uses it up.
@@ -649,6 +650,24 @@ test('a refused join (429) says when to retry; a disabled sign-in (404) says wha
   assert.match(await byTestId(page, 'join').textContent(), /retry in \d+ s/);
   await shot(page, 'join-rate-limited.png', { fullPage: false });
   await page.context().close();
+
+  // A full line (max_waiting) answers 503 QUEUE_FULL with Retry-After.
+  const fullId = `browser-full-${suffix}`;
+  await configureQueue(fullId, 1, { heartbeat_ttl_seconds: 60, max_waiting: 1 });
+  await expectStatus(
+    http(QUEUE_URL, 'POST', `/v1/queues/${fullId}/tokens`, { headers: await bearer(`holder-${suffix}`) }),
+    201,
+    'the active place',
+  );
+  const asWaiter = await bearer(`waiter-${suffix}`);
+  // Refused (and not counted) until the scheduler has admitted the first.
+  await waitFor('the one waiting place', async () => (await http(QUEUE_URL, 'POST', `/v1/queues/${fullId}/tokens`, { headers: asWaiter })).status === 201);
+  const full = await openPage('F', fullId);
+  await signInAndJoin(full, `fay-${suffix}`);
+  const mFull = await waitForMessage(full, 'QUEUE_FULL', 'F joining a full line', 'join');
+  assert.match(mFull.text, /The line is full right now; retry in \d+ s\./);
+  assert.equal(await byTestId(full, 'join').isDisabled(), true);
+  await full.context().close();
 
   // A stack without AUTH_DEV_SIGNIN answers the sign-in with 404.
   const off = await openPage('H', queueId);

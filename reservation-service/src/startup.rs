@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 pub use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, middleware, web};
-use shared::auth::{AuthSettingsError, Authenticator};
+use shared::auth::{AuthSettings, AuthSettingsError, Authenticator};
 use shared::config::SettingsError;
 use shared::extract::AdminApiKey;
 use shared::http::RequestDeadline;
@@ -69,7 +69,12 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         settings.http.validate()?;
         let secrets = settings.secrets.require()?;
-        let authenticator = Authenticator::from_settings(&settings.auth)?;
+        // The development sign-in is the queue service's; this service only
+        // verifies the tokens it mints.
+        let authenticator = Authenticator::from_settings(&AuthSettings {
+            dev_signin: false,
+            ..settings.auth.clone()
+        })?;
         tracing::info!("{}", authenticator.describe());
         let address = format!("{}:{}", settings.http.bind_addr, settings.http.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {

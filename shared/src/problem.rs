@@ -126,9 +126,20 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     chain
 }
 
-/// `SEAT_UNAVAILABLE` → `Seat unavailable`.
+/// `SEAT_UNAVAILABLE` → `Seat unavailable`; `JWT_MISSING` → `JWT missing`.
 fn title_from_code(code: &str) -> String {
-    let mut title = code.replace('_', " ").to_ascii_lowercase();
+    const ACRONYMS: [&str; 4] = ["JWT", "JSON", "POW", "ID"];
+    let mut title = code
+        .split('_')
+        .map(|word| {
+            if ACRONYMS.contains(&word) {
+                word.to_owned()
+            } else {
+                word.to_ascii_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Some(first) = title.get_mut(0..1) {
         first.make_ascii_uppercase();
     }
@@ -234,6 +245,8 @@ mod tests {
     #[test]
     fn title_reads_like_a_sentence() {
         assert_eq!(title_from_code("SEAT_UNAVAILABLE"), "Seat unavailable");
+        assert_eq!(title_from_code("JWT_MISSING"), "JWT missing");
+        assert_eq!(title_from_code("MALFORMED_JSON"), "Malformed JSON");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub struct ThrowawayRedis {
     port: u16,
+    password: Option<String>,
     /// Where an AOF server keeps its data; gone with the server.
     dir: PathBuf,
     append_only: bool,
@@ -27,23 +28,39 @@ impl ThrowawayRedis {
         Self::launch(true)
     }
 
-    fn launch(append_only: bool) -> Self {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("throwaway-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a scratch directory for redis");
-        let mut redis = Self {
-            port,
-            dir,
-            append_only,
-            child: None,
-        };
+    /// A server that asks clients for `password` (`requirepass`).
+    pub fn start_with_password(password: &str) -> Self {
+        let mut redis = Self::prepare(false);
+        redis.password = Some(password.to_owned());
         redis.restart();
         redis
     }
 
+    fn launch(append_only: bool) -> Self {
+        let mut redis = Self::prepare(append_only);
+        redis.restart();
+        redis
+    }
+
+    fn prepare(append_only: bool) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("throwaway-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch directory for redis");
+        Self {
+            port,
+            password: None,
+            dir,
+            append_only,
+            child: None,
+        }
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -90,6 +107,11 @@ impl ThrowawayRedis {
             } else {
                 ["--appendonly", "no"].as_slice()
             })
+            .args(
+                self.password
+                    .iter()
+                    .flat_map(|password| ["--requirepass", password.as_str()]),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -308,6 +308,7 @@ if $full; then build_full; else build_fast; fi
 # ------------------------------------------------------------ run and check
 QUEUE_TOKEN_SECRET=check-images-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ADMIN_API_KEY=check-images-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+AUTH_JWT_SECRET=check-images-jwt-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export ADMIN_API_KEY # scripts/load.sh reads it
 pick_port 'port[queue-service]'
 pick_port 'port[reservation-service]'
@@ -315,8 +316,9 @@ mysql_admin -e "CREATE DATABASE \`$DB_NAME\`"
 db_created=true
 
 # ==== CONTAINER ENVIRONMENT: one array per service, everything its
-# ==== container gets. Add new settings here, to both where both need them
-# ==== (e.g. AUTH_JWT_SECRET=..., AUTH_DEV_SIGNIN=true).
+# ==== container gets. JWT mode, as the images default to; the development
+# ==== sign-in is switched on here explicitly (the images never do) so the
+# ==== hot-seat script can sign its users in.
 # shellcheck disable=SC2034 # both are read through run_container's nameref
 queue_env=(
   PORT="${port[queue-service]}"
@@ -325,7 +327,8 @@ queue_env=(
   ADMIN_API_KEY="$ADMIN_API_KEY"
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
   REDIS_KEY_PREFIX="$KEY_PREFIX"
-  AUTH_MODE=trusted-header
+  AUTH_JWT_SECRET="$AUTH_JWT_SECRET"
+  AUTH_DEV_SIGNIN=true
 )
 # shellcheck disable=SC2034
 reservation_env=(
@@ -336,7 +339,7 @@ reservation_env=(
   REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
   REDIS_KEY_PREFIX="$KEY_PREFIX"
   DATABASE_URL="$MYSQL_ADMIN_URL/$DB_NAME"
-  AUTH_MODE=trusted-header
+  AUTH_JWT_SECRET="$AUTH_JWT_SECRET"
 )
 # ==== end of the container environment
 

@@ -92,7 +92,7 @@ short_env() {
       "RUSH_SEATS=${RUSH_SEATS:-250} RUSH_MAX_ACTIVE=${RUSH_MAX_ACTIVE:-15} RUSH_ADMIT_PER_SECOND=${RUSH_ADMIT_PER_SECOND:-6}" \
       "RUSH_MAX_WAIT=${RUSH_MAX_WAIT:-40} RUSH_MAX_VUS=${RUSH_MAX_VUS:-300}" ;;
     heartbeat-soak) echo "SOAK_VUS=${SOAK_VUS:-300} SOAK_DURATION=${SOAK_DURATION:-40s} SOAK_JOIN_SPREAD=${SOAK_JOIN_SPREAD:-10}" ;;
-    bots) echo "BOTS_INVENTED=${BOTS_INVENTED:-2000} BOTS_HONEST=${BOTS_HONEST:-200}" ;;
+    bots) echo "BOTS_INVENTED=${BOTS_INVENTED:-2000} BOTS_HONEST=${BOTS_HONEST:-500}" ;;
   esac
 }
 # Hard wall-clock bound per script (seconds), beyond the scripts' own limits.

@@ -2,10 +2,15 @@
 # Runs every test against a real Redis and a real MySQL-compatible server,
 # installing (as root, via apt) and starting them when they are missing:
 #
-#   1. cargo test: unit tests, API suites, the end-to-end scenario;
+#   1. cargo test: unit tests, API suites, the end-to-end scenario, the
+#      fault tests (services killed, MariaDB killed, Redis frozen, each on
+#      servers of their own) and the secrets check;
 #   2. static checks of the deployment files (compose, Dockerfile);
-#   3. a local stack of both services, then the demo page in headless
-#      Chromium and the k6 hot-seat and short rush scripts against it.
+#   3. a local stack of both services (JWT mode), then the demo page in
+#      headless Chromium, the k6 hot-seat, short rush and short bots
+#      scripts, the gateway test against nginx, and the contract test
+#      (Schemathesis against both /openapi.json);
+#   4. both container images built with podman and checked (fast form).
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --cargo    only step 1 (extra arguments go to cargo test)
@@ -50,4 +55,15 @@ log "k6: hot seat"
 bash scripts/load.sh hot-seat
 log "k6: short rush"
 bash scripts/load.sh rush --short
+log "k6: bots (one address against the fans), short"
+bash scripts/load.sh bots --short
+log "gateway: impersonation through the shipped nginx config"
+bash scripts/nginx-test.sh
+log "contract: both services against their OpenAPI documents"
+bash scripts/contract-test.sh
+bash scripts/stop.sh
+trap - EXIT
+
+log "container images (podman, fast form)"
+bash scripts/check-images.sh
 log "all tests passed"

@@ -5,7 +5,7 @@
 // the same seconds. The queue keeps its DEFAULT abuse limits.
 //
 //   k6 run deploy/k6/bots.js
-//   BOTS_INVENTED=2000 BOTS_HONEST=200 k6 run deploy/k6/bots.js    # short
+//   BOTS_INVENTED=2000 BOTS_HONEST=500 k6 run deploy/k6/bots.js    # short
 //
 // Client addresses: k6 runs on one machine, so every simulated client names
 // its address in X-Forwarded-For: the attacker 198.51.100.66, fan i an

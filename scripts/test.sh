@@ -61,6 +61,8 @@ log "gateway: impersonation through the shipped nginx config"
 bash scripts/nginx-test.sh
 log "contract: both services against their OpenAPI documents"
 bash scripts/contract-test.sh
+log "the README's Try it block"
+bash scripts/readme-try-it.sh
 bash scripts/stop.sh
 trap - EXIT
 

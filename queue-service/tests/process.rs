@@ -115,7 +115,6 @@ fn help_lists_the_settings_and_exits() {
 
 /// A redis-server of this test's own, without persistence.
 struct OwnRedis {
-    port: u16,
     child: std::process::Child,
 }
 
@@ -133,7 +132,7 @@ impl OwnRedis {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { port, child }
+        Self { child }
     }
 }
 

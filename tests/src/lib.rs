@@ -25,6 +25,24 @@ pub fn mysql_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
 }
 
+/// A service binary of the workspace, from the target directory and
+/// profile this test was built in (`cargo test --workspace` builds them).
+pub fn service_binary(name: &str) -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .unwrap();
+    assert!(
+        path.exists(),
+        "{} is not built: run cargo build -p {name} (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
 /// A short random suffix that keeps tests' queue ids and databases apart.
 pub fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()

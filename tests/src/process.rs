@@ -8,24 +8,6 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-/// A service binary of the workspace, from the target directory and
-/// profile this test was built in (`cargo test --workspace` builds them).
-pub fn service_binary(name: &str) -> std::path::PathBuf {
-    let test = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let path = test
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join(name))
-        .unwrap();
-    assert!(
-        path.exists(),
-        "{} is not built: run cargo build -p {name} (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

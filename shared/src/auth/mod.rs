@@ -80,7 +80,9 @@ const DEFAULT_DEV_SIGNIN_TTL_SECONDS: u64 = 900;
 pub enum Authenticator {
     TrustedHeader,
     Jwt {
-        verifier: JwtVerifier,
+        /// Boxed: the keys and validation rules are large beside the
+        /// trusted-header variant, and built once.
+        verifier: Box<JwtVerifier>,
         /// Lifetime of development sign-in tokens, when that is enabled.
         dev_signin_ttl_seconds: Option<u64>,
     },
@@ -141,7 +143,7 @@ impl Authenticator {
             None
         };
         Ok(Self::Jwt {
-            verifier,
+            verifier: Box::new(verifier),
             dev_signin_ttl_seconds,
         })
     }

@@ -20,12 +20,13 @@ use sqlx::mysql::MySqlPoolOptions;
 use tests::load::fixtures::admit;
 use tests::mariadb_server::ThrowawayMariaDb;
 use tests::mysql::TestDatabase;
-use tests::process::{free_port, service_binary, wait_until_ready};
+use tests::process::{free_port, wait_until_ready};
 use tests::queue_app::unique_key_prefix;
 use tests::redis_server::ThrowawayRedis;
 use tests::reservation_app::{
     ReservationAppOptions, assert_sql_invariants, rfc3339, spawn_reservation_app_with, test_codec,
 };
+use tests::service_binary;
 use tests::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, redis_url, unique_suffix};
 use time::OffsetDateTime;
 

@@ -5,15 +5,16 @@
 //! line, every response body and the `--help` output are searched for any
 //! of them.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::{Connection, MySqlConnection};
 use tests::mysql::TestDatabase;
-use tests::process::{free_port, service_binary, wait_until_ready};
+use tests::process::{free_port, wait_until_ready};
 use tests::redis_server::ThrowawayRedis;
 use tests::reservation_app::rfc3339;
+use tests::service_binary;
 use tests::{eventually, mysql_admin_url, unique_suffix};
 use time::OffsetDateTime;
 

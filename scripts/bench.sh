@@ -5,8 +5,8 @@
 # binaries, runs every scenario, then cleans up. About 5 minutes after the
 # build; `--smoke` runs each scenario for a second on debug binaries (CI
 # uses it to prove the harness still works; its figures mean nothing).
-# `--only holds,payments` runs some scenario groups (queue, line, ticks,
-# polling, holds, hot-seat, payments). `--serve` starts everything, prints
+# `--only holds,payments` runs some scenario groups (queue, limits, line,
+# ticks, polling, holds, hot-seat, payments). `--serve` starts everything, prints
 # the suite command, and waits (for profiling with perf; Ctrl-C cleans up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +71,10 @@ export QUEUE_TOKEN_SECRET=bench-queue-token-secret-0123456789
 export ADMIN_API_KEY=bench-admin-key-0123456789
 export REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn
 # The benchmark ticks by hand; a running scheduler would move its lines.
+# The load generator names its users in X-User-Id (trusted-header mode: the
+# figures are the queue's, not a JWT library's), and plays many client
+# addresses through X-Forwarded-For, so it is a trusted proxy here.
+export AUTH_MODE=trusted-header TRUSTED_PROXIES=127.0.0.1/32
 APP__SCHEDULER__ENABLED=false PORT=$queue_port $bin/queue-service >"$work/queue.log" 2>&1 &
 pids+=($!)
 queue_pid=$!

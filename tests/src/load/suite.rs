@@ -40,8 +40,8 @@ pub struct SuiteConfig {
     pub reservation_pid: Option<u32>,
     /// A few seconds in all, tiny populations: proves the harness works.
     pub smoke: bool,
-    /// Scenario groups to run (`queue`, `line`, `ticks`, `polling`, `holds`,
-    /// `hot-seat`, `payments`); all when empty.
+    /// Scenario groups to run (`queue`, `limits`, `line`, `ticks`,
+    /// `polling`, `holds`, `hot-seat`, `payments`); all when empty.
     pub only: Vec<String>,
 }
 
@@ -103,6 +103,9 @@ struct Sizes {
     big_line: u64,
     small_line: u64,
     polling_line: u64,
+    /// Tokens the limited heartbeats rotate over: enough that none is
+    /// polled twice within half a second at full speed.
+    paced_tokens: u64,
     redis_requests: u64,
     hold_seats: u32,
     payers: usize,
@@ -119,6 +122,7 @@ impl Sizes {
                 big_line: 20_000,
                 small_line: 1_000,
                 polling_line: 2_000,
+                paced_tokens: 5_000,
                 redis_requests: 5_000,
                 hold_seats: 3_000,
                 payers: 100,
@@ -132,6 +136,7 @@ impl Sizes {
                 big_line: 1_000_000,
                 small_line: 1_000,
                 polling_line: 20_000,
+                paced_tokens: 60_000,
                 redis_requests: 150_000,
                 hold_seats: 60_000,
                 payers: 3_000,
@@ -174,8 +179,9 @@ pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
     };
     let wanted =
         |group: &str| bench.cfg.only.is_empty() || bench.cfg.only.iter().any(|g| g == group);
-    let (queue, line, ticks, polling) = (
+    let (queue, limits, line, ticks, polling) = (
         wanted("queue"),
+        wanted("limits"),
         wanted("line"),
         wanted("ticks"),
         wanted("polling"),
@@ -183,6 +189,9 @@ pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
     let (holds, hot_seat, payments) = (wanted("holds"), wanted("hot-seat"), wanted("payments"));
     if queue {
         bench.queue_throughput().await?;
+    }
+    if limits {
+        bench.cost_of_the_limits().await?;
     }
     if line {
         bench.line_length_and_memory().await?;
@@ -325,6 +334,108 @@ impl Bench {
             &http,
             &raw,
         );
+        Ok(())
+    }
+
+    /// What the abuse limits cost: heartbeat and issue throughput with the
+    /// queue's default limits on beside the same queue with them off, every
+    /// request within the limits (so both sides do the full work of an
+    /// accepted request). Heartbeats rotate over enough tokens that each is
+    /// polled less often than the half-second the limit allows; every issue
+    /// is a new user from a new client address, named through
+    /// `X-Forwarded-For` (bench.sh trusts 127.0.0.1 as a proxy).
+    async fn cost_of_the_limits(&mut self) -> anyhow::Result<()> {
+        let tokens = self.sizes.paced_tokens;
+        let paced = |limits| QueueConfig {
+            // A 3 s heartbeat TTL caps every advice at 1 s: polls half a
+            // second apart are allowed, faster ones are not.
+            heartbeat_ttl_seconds: 3,
+            limits,
+            ..bench_queue_config()
+        };
+        let mut runs: Vec<(&str, QueueConfig)> = vec![
+            ("off", paced(super::fixtures::NO_LIMITS)),
+            ("on", paced(queue_service::domain::AbuseLimits::default())),
+        ];
+        let mut heartbeat = [Vec::new(), Vec::new()];
+        let mut issue = [Vec::new(), Vec::new()];
+        for round in 0..self.sizes.rounds {
+            // Alternate which side goes first, so drift lands on both.
+            if round % 2 == 1 {
+                runs.reverse();
+            }
+            for (side, config) in &runs {
+                let index = usize::from(*side == "on");
+                let queue = QueueId::parse(&format!("bench-limits-{side}"))?;
+                let keys = self.pool().keyspace().queue(&queue);
+                let mut conn = self.pool().get().await?;
+                let _: () = redis::cmd("DEL")
+                    .arg(&keys.all()[..])
+                    .query_async(&mut conn)
+                    .await?;
+                drop(conn);
+                // Filled with the limits off (the fixture is one address),
+                // then measured with the side's own settings.
+                self.store
+                    .configure(&queue, &paced(super::fixtures::NO_LIMITS))
+                    .await?;
+                preload_waiting(self.pool(), &queue, 0, tokens).await?;
+                self.store.configure(&queue, config).await?;
+
+                let path = format!("/v1/queues/{queue}/heartbeat");
+                let polls: Arc<Vec<Vec<u8>>> = Arc::new(
+                    (0..tokens)
+                        .map(|i| {
+                            let (user, token) =
+                                (bench_user(i), bench_token(&self.codec, &queue, i));
+                            request(
+                                "POST",
+                                &path,
+                                &[("X-User-Id", &user), ("X-Queue-Token", &token)],
+                                None,
+                            )
+                        })
+                        .collect(),
+                );
+                let next = Arc::new(AtomicU64::new(0));
+                let make: RequestMaker = Arc::new(move |_, _, _| {
+                    polls[next.fetch_add(1, Ordering::Relaxed) as usize % polls.len()].clone()
+                });
+                let report = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
+                check_all_accepted(&report, "heartbeat with limits")?;
+                heartbeat[index].push(Measured::of(&report));
+
+                let issue_path = format!("/v1/queues/{queue}/tokens");
+                let run_id = std::process::id();
+                let next = Arc::new(AtomicU64::new(0));
+                let make: RequestMaker = Arc::new(move |_, _, _| {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let user = format!("l{run_id}n{n}");
+                    let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+                    request(
+                        "POST",
+                        &issue_path,
+                        &[("X-User-Id", &user), ("X-Forwarded-For", &address)],
+                        None,
+                    )
+                });
+                let report = run(self.spec(self.cfg.queue_addr, QUEUE_CLIENTS, None), make).await;
+                check_all_accepted(&report, "issue with limits")?;
+                issue[index].push(Measured::of(&report));
+            }
+        }
+        for (what, [off, on]) in [("heartbeat", heartbeat), ("token issue", issue)] {
+            let (off, on) = (Measured::median(off), Measured::median(on));
+            let ratio = on.rps / off.rps;
+            self.rows.push(
+                Row::new(
+                    format!("{what} req/s with the abuse limits on, {QUEUE_CLIENTS} clients"),
+                    format!("{:.0}", on.rps),
+                )
+                .against(format!("{:.0} (limits off)", off.rps), ratio)
+                .target("≥ 0.9 × off", ratio >= 0.9),
+            );
+        }
         Ok(())
     }
 
@@ -894,6 +1005,14 @@ impl Bench {
 
 /// Fails the run when a scenario saw errors: a figure built on failures
 /// would flatter us.
+/// Every request answered 2xx: a run meant to measure accepted requests.
+fn check_all_accepted(report: &LoadReport, what: &str) -> anyhow::Result<()> {
+    if report.io_errors > 0 || report.by_status.keys().any(|s| !(200..300).contains(s)) {
+        bail!("{what} run was not all accepted: {}", report.summary());
+    }
+    Ok(())
+}
+
 fn check(report: &LoadReport, what: &str) -> anyhow::Result<()> {
     let server_errors: u64 = report
         .by_status

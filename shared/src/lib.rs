@@ -13,6 +13,7 @@ pub mod ids;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 pub mod outage;
 pub mod problem;
 pub mod queue;

@@ -14,11 +14,15 @@
 //! | `q:{id}:seen` | ZSET | user → last heartbeat ms |
 //! | `q:{id}:batches` | ZSET | one entry per promotion: watermark → "promoted-at ms:watermark" |
 //! | `q:{id}:lease` | STRING | scheduler replica that ticks this queue |
+//! | `q:{id}:seats` | HASH | seats left and held across the queue's bookable schedules, written by the reservation service (see [`crate::origin::SeatCounts`]; expires) |
+//! | `q:{id}:draw` | ZSET | user → draw key (first 52 bits) of everyone who joined before `opens_at` |
 //! | `q:{id}:limit:addr:<address>` | STRING | issuance limit of one client address (GCRA arrival time; expires) |
 //! | `q:{id}:limit:user:<user>` | STRING | issuance limit of one user (GCRA arrival time; expires) |
 //! | `q:{id}:pow:<digest>` | STRING | marks a solved proof-of-work challenge as used (expires with it) |
 //! | `queues` | SET | every configured queue id |
 //! | `epoch` | STRING | random id written once; a different one means Redis lost its data |
+//! | `origin:health` | HASH | reservation replica id → its latest health sample (see [`crate::origin::HealthSample`]) |
+//! | `origin:seats-lease` | STRING | the reservation replica that writes the seat counts |
 //!
 //! An optional [`KeySpace`] prefix goes in front of every key.
 
@@ -61,6 +65,16 @@ impl KeySpace {
         format!("{}epoch", self.prefix)
     }
 
+    /// Every reservation replica's latest health sample, one field each.
+    pub fn origin_health(&self) -> String {
+        format!("{}origin:health", self.prefix)
+    }
+
+    /// Held by the one reservation replica that counts seats for every queue.
+    pub fn seats_feed_lease(&self) -> String {
+        format!("{}origin:seats-lease", self.prefix)
+    }
+
     pub fn queue(&self, queue: &QueueId) -> QueueKeys {
         QueueKeys {
             prefix: format!("{}q:{{{queue}}}:", self.prefix),
@@ -100,6 +114,12 @@ impl QueueKeys {
     pub fn lease(&self) -> String {
         self.key("lease")
     }
+    pub fn seats(&self) -> String {
+        self.key("seats")
+    }
+    pub fn draw(&self) -> String {
+        self.key("draw")
+    }
 
     /// The issuance limit of one client address (see `shared::client_addr`).
     pub fn issue_limit_address(&self, address: &str) -> String {
@@ -116,7 +136,7 @@ impl QueueKeys {
     }
 
     /// Every key that holds the queue's state, e.g. for deleting it.
-    pub fn all(&self) -> [String; 6] {
+    pub fn all(&self) -> [String; 8] {
         [
             self.config(),
             self.state(),
@@ -124,6 +144,8 @@ impl QueueKeys {
             self.seen(),
             self.batches(),
             self.lease(),
+            self.seats(),
+            self.draw(),
         ]
     }
 }

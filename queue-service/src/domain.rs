@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::queue::Millis;
+use time::OffsetDateTime;
 
 /// Polling more often than the scheduler ticks tells the client nothing new.
 const MIN_POLL_MS: u64 = 1_000;
@@ -14,9 +15,12 @@ const POLLS_PER_HEARTBEAT_TTL: u64 = 3;
 /// comes near it: its guaranteed rate is at least 1 / 86,400 per second.
 const MIN_RATE_PER_SECOND: f64 = 1e-6;
 const MAX_ESTIMATE_SECONDS: u64 = 7 * 24 * 3600;
+/// A pre-queue page far from the opening still checks in this often (the
+/// opening may be moved, or the page reloaded elsewhere).
+const MAX_PREQUEUE_POLL_MS: u64 = 600_000;
 
 /// How a queue admits users. Set by `PUT /v1/admin/queues/{queue_id}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     /// Most users active (allowed to book) at once.
@@ -48,6 +52,120 @@ pub struct QueueConfig {
     /// Abuse limits; each has a default, and 0 turns a rate off.
     #[serde(default)]
     pub limits: AbuseLimits,
+    /// RFC 3339. Before it, joiners enter a pre-queue (no position); at it,
+    /// they are ordered by a draw anyone can check (see `GET
+    /// /v1/queues/{queue_id}`), ahead of everyone who joins later. Absent
+    /// or null: the queue is open from the start.
+    #[serde(default, with = "shared::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<OffsetDateTime>,
+    /// Pre-queue pages are told to poll at the opening plus a share of this
+    /// window, their own, so a crowd's polls spread over it.
+    #[serde(
+        default = "default_prequeue_spread_seconds",
+        deserialize_with = "shared::json::integer"
+    )]
+    #[schema(minimum = 0, maximum = 600, default = 30)]
+    pub prequeue_spread_seconds: u32,
+    /// Active users allowed per seat still for sale: with a concert feeding
+    /// the queue, active ≤ min(max_active, ceil(seats_left × this)).
+    #[serde(default = "default_admit_per_seat")]
+    #[schema(minimum = 0.1, maximum = 100.0, default = 2.0)]
+    pub admit_per_seat: f64,
+    /// When the reservation service counts as unhealthy, slowing admission.
+    #[serde(default)]
+    pub origin: OriginLimits,
+}
+
+pub const DEFAULT_PREQUEUE_SPREAD_SECONDS: u32 = 30;
+pub const DEFAULT_ADMIT_PER_SEAT: f64 = 2.0;
+
+fn default_prequeue_spread_seconds() -> u32 {
+    DEFAULT_PREQUEUE_SPREAD_SECONDS
+}
+
+fn default_admit_per_seat() -> f64 {
+    DEFAULT_ADMIT_PER_SEAT
+}
+
+/// Thresholds on the reservation service's health, as its replicas report
+/// it: beyond any of them, the queue halves its admission rate (down to
+/// `min_admit_fraction` of `admit_per_second`); within all of them, it
+/// climbs back by a fifteenth of `admit_per_second` a second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginLimits {
+    /// p95 latency of gated requests (holds, payments), ms.
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1, maximum = 60_000)]
+    pub max_p95_ms: u32,
+    /// Share of gated requests answered 5xx.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub max_error_ratio: f64,
+    /// Time to get a database connection from the pool, ms.
+    #[serde(deserialize_with = "shared::json::integer")]
+    #[schema(minimum = 1, maximum = 60_000)]
+    pub max_pool_wait_ms: u32,
+    /// The slowest the queue admits, as a share of `admit_per_second`.
+    #[schema(minimum = 0.01, maximum = 1.0)]
+    pub min_admit_fraction: f64,
+}
+
+/// The origin's health against one queue's thresholds, as the tick script
+/// takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginVerdict {
+    /// No replica reports: the rate stays where it is.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+impl OriginVerdict {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Unknown => 0,
+            Self::Healthy => 1,
+            Self::Unhealthy => 2,
+        }
+    }
+}
+
+/// Below this many requests in a replica's window, its latency and error
+/// ratio say too little to act on (one failure out of three is not 33 %
+/// failing).
+const MIN_REQUESTS_TO_JUDGE: u64 = 10;
+
+impl OriginLimits {
+    pub fn judge(&self, origin: Option<&shared::origin::OriginHealth>) -> OriginVerdict {
+        let Some(origin) = origin else {
+            return OriginVerdict::Unknown;
+        };
+        let pool_slow = origin.pool_wait_ms > f64::from(self.max_pool_wait_ms);
+        let serving_badly = origin.requests >= MIN_REQUESTS_TO_JUDGE
+            && (origin.p95_ms > f64::from(self.max_p95_ms)
+                || origin.error_ratio > self.max_error_ratio);
+        if pool_slow || serving_badly {
+            OriginVerdict::Unhealthy
+        } else {
+            OriginVerdict::Healthy
+        }
+    }
+}
+
+impl OriginLimits {
+    pub const DEFAULT: Self = Self {
+        max_p95_ms: 1_000,
+        max_error_ratio: 0.05,
+        max_pool_wait_ms: 250,
+        min_admit_fraction: 0.1,
+    };
+}
+
+impl Default for OriginLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Limits that keep one client from crowding out the rest, shared by every
@@ -115,6 +233,13 @@ mod field {
     pub const ISSUE_USER_PER_MINUTE: &str = "issue_user_per_minute";
     pub const ISSUE_USER_BURST: &str = "issue_user_burst";
     pub const MIN_POLL_PERCENT: &str = "min_poll_percent";
+    pub const OPENS_AT_MS: &str = "opens_at_ms";
+    pub const SPREAD_MS: &str = "prequeue_spread_ms";
+    pub const ADMIT_PER_SEAT: &str = "admit_per_seat";
+    pub const ORIGIN_P95_MS: &str = "origin_max_p95_ms";
+    pub const ORIGIN_ERROR_RATIO: &str = "origin_max_error_ratio";
+    pub const ORIGIN_POOL_WAIT_MS: &str = "origin_max_pool_wait_ms";
+    pub const MIN_ADMIT_FRACTION: &str = "origin_min_admit_fraction";
 }
 
 impl QueueConfig {
@@ -185,7 +310,40 @@ impl QueueConfig {
             0,
             100,
         )?;
+        bounded(
+            "prequeue_spread_seconds",
+            self.prequeue_spread_seconds,
+            0,
+            600,
+        )?;
+        let between = |name: &str, value: f64, min: f64, max: f64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(InvalidQueueConfig(format!(
+                    "{name} must be between {min} and {max}"
+                )))
+            }
+        };
+        between("admit_per_seat", self.admit_per_seat, 0.1, 100.0)?;
+        let o = &self.origin;
+        bounded("origin.max_p95_ms", o.max_p95_ms, 1, 60_000)?;
+        between("origin.max_error_ratio", o.max_error_ratio, 0.0, 1.0)?;
+        bounded("origin.max_pool_wait_ms", o.max_pool_wait_ms, 1, 60_000)?;
+        between("origin.min_admit_fraction", o.min_admit_fraction, 0.01, 1.0)?;
+        if let Some(opens_at) = self.opens_at
+            && !(1970..=9999).contains(&opens_at.year())
+        {
+            return Err(InvalidQueueConfig(
+                "opens_at must be between the years 1970 and 9999".to_owned(),
+            ));
+        }
         Ok(())
+    }
+
+    pub fn opens_at_ms(&self) -> Option<i64> {
+        self.opens_at
+            .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
     }
 
     pub fn active_ttl_ms(&self) -> u64 {
@@ -198,26 +356,49 @@ impl QueueConfig {
 
     /// The settings as the queue's Redis `config` hash stores them (every
     /// field, so an update replaces all of them).
-    pub fn to_fields(&self) -> Vec<(&'static str, u64)> {
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
         let l = &self.limits;
+        let o = &self.origin;
         vec![
-            (field::MAX_ACTIVE, self.max_active.into()),
-            (field::ADMIT_PER_SECOND, self.admit_per_second.into()),
-            (field::ACTIVE_TTL_MS, self.active_ttl_ms()),
-            (field::HEARTBEAT_TTL_MS, self.heartbeat_ttl_ms()),
-            (field::MAX_WAITING, self.max_waiting.unwrap_or(0).into()),
-            (field::POW_BITS, self.pow_difficulty_bits.into()),
+            (field::MAX_ACTIVE, self.max_active.to_string()),
+            (field::ADMIT_PER_SECOND, self.admit_per_second.to_string()),
+            (field::ACTIVE_TTL_MS, self.active_ttl_ms().to_string()),
+            (field::HEARTBEAT_TTL_MS, self.heartbeat_ttl_ms().to_string()),
+            (
+                field::MAX_WAITING,
+                self.max_waiting.unwrap_or(0).to_string(),
+            ),
+            (field::POW_BITS, self.pow_difficulty_bits.to_string()),
             (
                 field::ISSUE_ADDRESS_PER_MINUTE,
-                l.issues_per_minute_per_address.into(),
+                l.issues_per_minute_per_address.to_string(),
             ),
-            (field::ISSUE_ADDRESS_BURST, l.issue_burst_per_address.into()),
+            (
+                field::ISSUE_ADDRESS_BURST,
+                l.issue_burst_per_address.to_string(),
+            ),
             (
                 field::ISSUE_USER_PER_MINUTE,
-                l.issues_per_minute_per_user.into(),
+                l.issues_per_minute_per_user.to_string(),
             ),
-            (field::ISSUE_USER_BURST, l.issue_burst_per_user.into()),
-            (field::MIN_POLL_PERCENT, l.min_poll_interval_percent.into()),
+            (field::ISSUE_USER_BURST, l.issue_burst_per_user.to_string()),
+            (
+                field::MIN_POLL_PERCENT,
+                l.min_poll_interval_percent.to_string(),
+            ),
+            (
+                field::OPENS_AT_MS,
+                self.opens_at_ms().unwrap_or(0).to_string(),
+            ),
+            (
+                field::SPREAD_MS,
+                (u64::from(self.prequeue_spread_seconds) * 1000).to_string(),
+            ),
+            (field::ADMIT_PER_SEAT, self.admit_per_seat.to_string()),
+            (field::ORIGIN_P95_MS, o.max_p95_ms.to_string()),
+            (field::ORIGIN_ERROR_RATIO, o.max_error_ratio.to_string()),
+            (field::ORIGIN_POOL_WAIT_MS, o.max_pool_wait_ms.to_string()),
+            (field::MIN_ADMIT_FRACTION, o.min_admit_fraction.to_string()),
         ]
     }
 
@@ -226,6 +407,11 @@ impl QueueConfig {
     /// queue was configured take their defaults.
     pub fn from_fields(fields: &std::collections::HashMap<String, String>) -> Option<Self> {
         let get = |name: &str| fields.get(name).and_then(|v| v.parse::<u64>().ok());
+        let float_or = |name: &str, default: f64| match fields.get(name) {
+            None => Some(default),
+            Some(v) => v.parse::<f64>().ok(),
+        };
+        let origin = OriginLimits::default();
         let get_u32 = |name: &str| get(name).and_then(|v| u32::try_from(v).ok());
         let defaults = AbuseLimits::default();
         let or = |name: &str, default: u32| match fields.get(name) {
@@ -258,6 +444,23 @@ impl QueueConfig {
                     defaults.min_poll_interval_percent,
                 )?,
             },
+            opens_at: match get(field::OPENS_AT_MS) {
+                None | Some(0) => None,
+                Some(ms) => Some(
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?,
+                ),
+            },
+            prequeue_spread_seconds: match get(field::SPREAD_MS) {
+                None => default_prequeue_spread_seconds(),
+                Some(ms) => u32::try_from(ms / 1000).ok()?,
+            },
+            admit_per_seat: float_or(field::ADMIT_PER_SEAT, default_admit_per_seat())?,
+            origin: OriginLimits {
+                max_p95_ms: or(field::ORIGIN_P95_MS, origin.max_p95_ms)?,
+                max_error_ratio: float_or(field::ORIGIN_ERROR_RATIO, origin.max_error_ratio)?,
+                max_pool_wait_ms: or(field::ORIGIN_POOL_WAIT_MS, origin.max_pool_wait_ms)?,
+                min_admit_fraction: float_or(field::MIN_ADMIT_FRACTION, origin.min_admit_fraction)?,
+            },
         })
     }
 }
@@ -265,6 +468,11 @@ impl QueueConfig {
 /// Where a token stands in its queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
+    /// The queue has not opened yet: the place is in the draw (or behind
+    /// it), and has no position until the opening.
+    PreQueue {
+        opens_at_ms: Millis,
+    },
     /// 1-based position in line.
     Waiting {
         position: u64,
@@ -286,6 +494,19 @@ pub struct Standing {
     pub since_last_poll_ms: Option<u64>,
     /// See [`AbuseLimits::min_poll_interval_percent`].
     pub min_poll_percent: u32,
+    /// The sale's seats, when a concert feeds the queue.
+    pub seats: Option<shared::origin::SeatCounts>,
+    /// See [`QueueConfig::prequeue_spread_seconds`].
+    pub spread_ms: u64,
+    /// Redis's clock when the script ran.
+    pub now_ms: Millis,
+}
+
+impl Standing {
+    /// No seat left and none held: nothing can come back.
+    pub fn sold_out(&self) -> bool {
+        self.seats.is_some_and(|s| s.left == 0 && s.held == 0)
+    }
 }
 
 /// How fast the line moves, as the issue and heartbeat scripts see it.
@@ -356,9 +577,21 @@ pub fn poll_after_ms(standing: &Standing) -> u64 {
             estimated_wait_seconds(position, &standing.pace).saturating_mul(1000) / 4
         }
         Place::Active { .. } => ceiling,
+        Place::PreQueue { opens_at_ms } => return prequeue_poll_after_ms(standing, opens_at_ms),
     };
     let spread_permille = 900 + (standing.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 201;
     (wanted.saturating_mul(spread_permille) / 1000).clamp(floor, ceiling)
+}
+
+/// Before the opening: come back at the opening plus this user's own share
+/// of the spread window (from a hash of its sequence number, so a crowd's
+/// polls land evenly over the window), and at least every ten minutes.
+fn prequeue_poll_after_ms(standing: &Standing, opens_at_ms: Millis) -> u64 {
+    let share =
+        (standing.seq.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 11) as f64 / (1u64 << 53) as f64;
+    let target = opens_at_ms.saturating_add((standing.spread_ms as f64 * share) as i64);
+    let wanted = u64::try_from(target.saturating_sub(standing.now_ms)).unwrap_or(0);
+    wanted.clamp(MIN_POLL_MS, MAX_PREQUEUE_POLL_MS)
 }
 
 /// How much longer a waiting user should have waited before this poll, when
@@ -367,7 +600,8 @@ pub fn poll_after_ms(standing: &Standing) -> u64 {
 /// no closer to the head then, and the advice shrinks towards the head), so
 /// judging by the current advice never refuses a client that obeyed.
 pub fn early_poll_wait_ms(standing: &Standing) -> Option<u64> {
-    let (Place::Waiting { .. }, Some(since_last)) = (standing.place, standing.since_last_poll_ms)
+    let (Place::Waiting { .. } | Place::PreQueue { .. }, Some(since_last)) =
+        (standing.place, standing.since_last_poll_ms)
     else {
         return None;
     };
@@ -388,6 +622,10 @@ mod tests {
             max_waiting: None,
             pow_difficulty_bits: 0,
             limits: AbuseLimits::default(),
+            opens_at: None,
+            prequeue_spread_seconds: DEFAULT_PREQUEUE_SPREAD_SECONDS,
+            admit_per_seat: DEFAULT_ADMIT_PER_SEAT,
+            origin: OriginLimits::DEFAULT,
         }
     }
 
@@ -509,7 +747,96 @@ mod tests {
             heartbeat_ttl_ms: 60_000,
             since_last_poll_ms: None,
             min_poll_percent: 50,
+            seats: None,
+            spread_ms: 30_000,
+            now_ms: 1_000_000,
         }
+    }
+
+    #[test]
+    fn pre_queue_pages_come_back_spread_over_the_window_after_the_opening() {
+        let opens_at_ms = 1_000_000 + 120_000;
+        let advice: Vec<u64> = (0..10_000u64)
+            .map(|seq| {
+                poll_after_ms(&Standing {
+                    seq: seq * 7_919 + 1,
+                    place: Place::PreQueue { opens_at_ms },
+                    ..waiting(1, 1.0)
+                })
+            })
+            .collect();
+        assert!(advice.iter().all(|&a| (120_000..=150_000).contains(&a)));
+        // Ten 3-second slices of the window each get about a tenth.
+        let mut slices = [0u32; 10];
+        for a in &advice {
+            slices[(((a - 120_000) / 3_000) as usize).min(9)] += 1;
+        }
+        assert!(
+            slices.iter().all(|&n| (800..=1_200).contains(&n)),
+            "{slices:?}"
+        );
+        let far = Standing {
+            place: Place::PreQueue {
+                opens_at_ms: 1_000_000 + 86_400_000,
+            },
+            ..waiting(1, 1.0)
+        };
+        assert_eq!(poll_after_ms(&far), MAX_PREQUEUE_POLL_MS);
+        let past = Standing {
+            place: Place::PreQueue {
+                opens_at_ms: 1_000_000 - 60_000,
+            },
+            spread_ms: 0,
+            ..waiting(1, 1.0)
+        };
+        assert_eq!(poll_after_ms(&past), MIN_POLL_MS);
+    }
+
+    #[test]
+    fn sold_out_means_nothing_left_and_nothing_held() {
+        let with = |left, held| Standing {
+            seats: Some(shared::origin::SeatCounts { left, held }),
+            ..waiting(1, 1.0)
+        };
+        assert!(with(0, 0).sold_out());
+        assert!(!with(0, 3).sold_out(), "held seats may come back");
+        assert!(!with(1, 0).sold_out());
+        assert!(!waiting(1, 1.0).sold_out(), "no feed, no sell-out");
+    }
+
+    #[test]
+    fn the_origin_is_judged_against_the_queue_thresholds() {
+        let limits = OriginLimits::DEFAULT;
+        let origin = |requests, p95_ms, error_ratio, pool_wait_ms| shared::origin::OriginHealth {
+            replicas: 1,
+            requests,
+            p95_ms,
+            error_ratio,
+            pool_wait_ms,
+        };
+        assert_eq!(limits.judge(None), OriginVerdict::Unknown);
+        assert_eq!(
+            limits.judge(Some(&origin(100, 40.0, 0.0, 1.0))),
+            OriginVerdict::Healthy
+        );
+        assert_eq!(
+            limits.judge(Some(&origin(100, 1_500.0, 0.0, 1.0))),
+            OriginVerdict::Unhealthy
+        );
+        assert_eq!(
+            limits.judge(Some(&origin(100, 40.0, 0.2, 1.0))),
+            OriginVerdict::Unhealthy
+        );
+        assert_eq!(
+            limits.judge(Some(&origin(0, 0.0, 0.0, 400.0))),
+            OriginVerdict::Unhealthy,
+            "a starved pool counts even without requests"
+        );
+        assert_eq!(
+            limits.judge(Some(&origin(3, 5_000.0, 1.0, 1.0))),
+            OriginVerdict::Healthy,
+            "three requests are too few to judge by"
+        );
     }
 
     #[test]

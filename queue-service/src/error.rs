@@ -41,6 +41,12 @@ pub enum QueueError {
     },
     #[error("the line is full; retry later")]
     QueueFull,
+    #[error("sold out: no seat is left and none is held")]
+    SoldOut,
+    #[error("the draw has not been made yet: it is made at the queue's opening")]
+    DrawPending,
+    #[error("limit must be between 1 and 10000")]
+    InvalidDrawPage,
     #[error(
         "this queue asks a proof of work of {difficulty_bits} bits: get a challenge from \
          POST /v1/queues/{{queue_id}}/challenges, solve it, and send X-Pow-Challenge and \
@@ -103,6 +109,9 @@ impl QueueError {
                 )
                 .with_retry_after_ms(QUEUE_FULL_RETRY_AFTER_MS);
             }
+            Self::SoldOut => (StatusCode::CONFLICT, "SOLD_OUT"),
+            Self::DrawPending => (StatusCode::CONFLICT, "DRAW_PENDING"),
+            Self::InvalidDrawPage => (StatusCode::BAD_REQUEST, "INVALID_DRAW_PAGE"),
             Self::PowRequired { .. } => (StatusCode::FORBIDDEN, "POW_REQUIRED"),
             Self::PowInvalid(PowError::Expired) => (StatusCode::FORBIDDEN, "POW_EXPIRED"),
             Self::PowInvalid(_) => (StatusCode::FORBIDDEN, "POW_INVALID"),

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod draw;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

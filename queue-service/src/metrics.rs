@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 use crate::store::TickReport;
 
@@ -22,10 +24,11 @@ pub enum Refusal {
     PowRequired,
     PowInvalid,
     PowReused,
+    SoldOut,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 7] = [
+    const ALL: [Refusal; 8] = [
         Refusal::IssueAddressLimit,
         Refusal::IssueUserLimit,
         Refusal::EarlyHeartbeat,
@@ -33,6 +36,7 @@ impl Refusal {
         Refusal::PowRequired,
         Refusal::PowInvalid,
         Refusal::PowReused,
+        Refusal::SoldOut,
     ];
 
     fn label(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Refusal {
             Refusal::PowRequired => "pow_required",
             Refusal::PowInvalid => "pow_invalid",
             Refusal::PowReused => "pow_reused",
+            Refusal::SoldOut => "sold_out",
         }
     }
 }
@@ -56,6 +61,11 @@ pub struct QueueMetrics {
     evicted: IntCounterVec,
     refused: IntCounterVec,
     credited_outage_ms: IntCounterVec,
+    effective_admit: GaugeVec,
+    /// The origin as the scheduler last saw it (NaN: no replica reports).
+    pub origin_p95_seconds: Gauge,
+    pub origin_error_ratio: Gauge,
+    pub origin_pool_wait_seconds: Gauge,
     tick_seconds: Histogram,
     /// Queues this replica has series for.
     labelled: Arc<Mutex<HashSet<String>>>,
@@ -97,6 +107,25 @@ impl QueueMetrics {
                 ),
                 &["queue"],
             )?,
+            effective_admit: GaugeVec::new(
+                Opts::new(
+                    "queue_effective_admit_per_second",
+                    "Admission rate applied now: admit_per_second, lowered while the origin is unhealthy",
+                ),
+                &["queue"],
+            )?,
+            origin_p95_seconds: Gauge::new(
+                "queue_origin_p95_seconds",
+                "Slowest reservation replica's p95 latency, as its health samples report it",
+            )?,
+            origin_error_ratio: Gauge::new(
+                "queue_origin_error_ratio",
+                "Share of reservation-service requests answered 5xx, as its health samples report it",
+            )?,
+            origin_pool_wait_seconds: Gauge::new(
+                "queue_origin_pool_wait_seconds",
+                "Longest database pool wait a reservation replica reports",
+            )?,
             labelled: Arc::default(),
             tick_seconds: Histogram::with_opts(
                 HistogramOpts::new("queue_tick_duration_seconds", "Scheduler tick latency")
@@ -112,6 +141,10 @@ impl QueueMetrics {
         registry.register(Box::new(metrics.refused.clone()))?;
         registry.register(Box::new(metrics.credited_outage_ms.clone()))?;
         registry.register(Box::new(metrics.tick_seconds.clone()))?;
+        registry.register(Box::new(metrics.effective_admit.clone()))?;
+        registry.register(Box::new(metrics.origin_p95_seconds.clone()))?;
+        registry.register(Box::new(metrics.origin_error_ratio.clone()))?;
+        registry.register(Box::new(metrics.origin_pool_wait_seconds.clone()))?;
         Ok(metrics)
     }
 
@@ -140,6 +173,9 @@ impl QueueMetrics {
         self.promoted
             .with_label_values(&[queue])
             .inc_by(report.promoted);
+        self.effective_admit
+            .with_label_values(&[queue])
+            .set(report.effective_admit_per_second);
         for (reason, count) in EVICTION_REASONS.into_iter().zip([
             report.evicted_silent_waiting,
             report.evicted_silent_active,
@@ -202,6 +238,7 @@ impl QueueMetrics {
         let _ = self.active.remove_label_values(&[queue]);
         let _ = self.promoted.remove_label_values(&[queue]);
         let _ = self.credited_outage_ms.remove_label_values(&[queue]);
+        let _ = self.effective_admit.remove_label_values(&[queue]);
         for reason in EVICTION_REASONS {
             let _ = self.evicted.remove_label_values(&[queue, reason]);
         }

@@ -10,6 +10,7 @@ use crate::routes::{admin, dev, queues, tokens};
         admin::put_queue,
         admin::delete_queue,
         queues::get_queue,
+        queues::get_draw,
         tokens::issue,
         tokens::challenge,
         tokens::heartbeat,

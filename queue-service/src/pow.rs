@@ -145,7 +145,7 @@ impl PowCodec {
         }
         Ok(ProvenWork {
             difficulty_bits: bits,
-            digest_hex: hex(&Sha256::digest(challenge.as_bytes())[..16]),
+            digest_hex: hex::encode(&Sha256::digest(challenge.as_bytes())[..16]),
             valid_for_ms: expires - now_ms,
         })
     }
@@ -161,10 +161,6 @@ fn leading_zero_bits(digest: &[u8]) -> u32 {
         }
     }
     bits
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Finds a solution by brute force, as a client does; for tests and tools.

@@ -18,9 +18,10 @@ use shared::ids::QueueId;
 use shared::problem::error_chain;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::QueueConfig;
+use crate::domain::{OriginVerdict, QueueConfig};
 use crate::metrics::QueueMetrics;
 use crate::store::{QueueStore, TickParams};
+use shared::origin::OriginHealth;
 
 /// A lease outlives three missed ticks before another replica takes over.
 const LEASE_TICKS: u64 = 3;
@@ -100,7 +101,9 @@ impl Scheduler {
         let params = TickParams {
             eviction_batch: self.eviction_batch,
             period_ms: self.tick.as_millis() as u64,
+            origin: OriginVerdict::Unknown,
         };
+        let origin = self.origin_health().await;
         for queue in queues {
             match self.store.try_lease(&queue, &self.owner, lease_ms).await {
                 Ok(true) => {}
@@ -110,7 +113,17 @@ impl Scheduler {
                     continue;
                 }
             }
+            let verdict = self
+                .remembered
+                .get(&queue)
+                .map_or(OriginVerdict::Unknown, |config| {
+                    config.origin.judge(origin.as_ref())
+                });
             let started = Instant::now();
+            let params = TickParams {
+                origin: verdict,
+                ..params
+            };
             match self.store.tick(&queue, params).await {
                 Ok(Some(report)) => {
                     self.metrics.record_tick(
@@ -125,6 +138,9 @@ impl Scheduler {
                             "the queue was not served for a while; that time does not count as anyone's silence"
                         );
                     }
+                    if let Some(entrants) = report.opened_with_entrants {
+                        tracing::info!(queue.id = %queue, draw.entrants = entrants, "queue opened: the draw is made");
+                    }
                     if report.promoted > 0 || report.expired_active > 0 {
                         tracing::debug!(queue.id = %queue, ?report, "tick");
                     }
@@ -134,6 +150,27 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// The reservation service's health as its replicas last reported it;
+    /// `None` when none reports (or it cannot be read: admission then keeps
+    /// its current rate).
+    async fn origin_health(&self) -> Option<OriginHealth> {
+        let samples = match self.store.origin_health().await {
+            Ok(samples) => samples,
+            Err(err) => {
+                tracing::debug!(error = %err, "origin health unreadable");
+                return None;
+            }
+        };
+        let origin = shared::origin::combine(samples, unix_ms());
+        let (p95, errors, pool) = origin.map_or((f64::NAN, f64::NAN, f64::NAN), |o| {
+            (o.p95_ms / 1000.0, o.error_ratio, o.pool_wait_ms / 1000.0)
+        });
+        self.metrics.origin_p95_seconds.set(p95);
+        self.metrics.origin_error_ratio.set(errors);
+        self.metrics.origin_pool_wait_seconds.set(pool);
+        origin
     }
 
     /// Re-creates declared queues that are missing, re-creates remembered
@@ -171,4 +208,10 @@ impl Scheduler {
             .collect();
         Ok(registered)
     }
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

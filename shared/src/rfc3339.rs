@@ -29,6 +29,33 @@ pub fn serialize<S: Serializer>(at: &OffsetDateTime, serializer: S) -> Result<S:
     time::serde::rfc3339::serialize(at, serializer)
 }
 
+/// The same for an optional time: `null` or absent is `None`. Use with
+/// `#[serde(default, with = "shared::rfc3339::option")]`.
+pub mod option {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(raw) => super::parse(&raw).map(Some).map_err(D::Error::custom),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(
+        at: &Option<OffsetDateTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::serialize(at, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,10 @@ pub fn queue_config(
         max_waiting: None,
         pow_difficulty_bits: 0,
         limits: NO_LIMITS,
+        opens_at: None,
+        prequeue_spread_seconds: queue_service::domain::DEFAULT_PREQUEUE_SPREAD_SECONDS,
+        admit_per_seat: queue_service::domain::DEFAULT_ADMIT_PER_SEAT,
+        origin: queue_service::domain::OriginLimits::DEFAULT,
     }
 }
 

@@ -4,7 +4,9 @@ use shared::extract::Admin;
 use shared::ids::QueueId;
 use shared::problem::Problem;
 
-use crate::domain::{AbuseLimits, QueueConfig};
+use shared::queue::millis_to_rfc3339;
+
+use crate::domain::{AbuseLimits, OriginLimits, QueueConfig};
 use crate::error::QueueError;
 use crate::state::QueueState;
 
@@ -19,6 +21,11 @@ pub struct QueueConfigView {
     pub max_waiting: Option<u32>,
     pub pow_difficulty_bits: u8,
     pub limits: AbuseLimits,
+    /// RFC 3339; null: open from the start.
+    pub opens_at: Option<String>,
+    pub prequeue_spread_seconds: u32,
+    pub admit_per_seat: f64,
+    pub origin: OriginLimits,
 }
 
 impl QueueConfigView {
@@ -32,6 +39,10 @@ impl QueueConfigView {
             max_waiting: config.max_waiting,
             pow_difficulty_bits: config.pow_difficulty_bits,
             limits: config.limits,
+            opens_at: config.opens_at_ms().map(millis_to_rfc3339),
+            prequeue_spread_seconds: config.prequeue_spread_seconds,
+            admit_per_seat: config.admit_per_seat,
+            origin: config.origin,
         }
     }
 }

@@ -17,6 +17,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .build(),
     )
     .service(
+        Endpoint::new("/v1/admin/queues/{queue_id}/draw")
+            .get(queues::get_draw)
+            .build(),
+    )
+    .service(
         Endpoint::new("/v1/queues/{queue_id}")
             .get(queues::get_queue)
             .build(),

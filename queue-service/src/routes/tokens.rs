@@ -18,10 +18,15 @@ pub const POW_CHALLENGE_HEADER: &str = "X-Pow-Challenge";
 pub const POW_SOLUTION_HEADER: &str = "X-Pow-Solution";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TokenState {
+    /// Before the queue's opening: in the draw, no position yet.
+    PreQueue,
     Waiting,
     Active,
+    /// No seat is left and none is held: waiting further is pointless;
+    /// stop polling.
+    SoldOut,
 }
 
 /// Where a token stands and when to ask again.
@@ -30,39 +35,57 @@ pub struct TokenStatus {
     pub token: String,
     pub queue_id: QueueId,
     pub status: TokenState,
-    /// 1-based place in line; null when active.
+    /// 1-based place in line; null unless waiting.
     pub position: Option<u64>,
-    /// Null when active.
+    /// Null unless waiting.
     pub estimated_wait_seconds: Option<u64>,
     /// When to send the next heartbeat. Polling much sooner is refused (429).
     pub poll_after_ms: u64,
-    /// RFC 3339; null while waiting.
+    /// RFC 3339; null unless active.
     pub active_until: Option<String>,
+    /// RFC 3339: the opening, while in the pre-queue; else null.
+    pub opens_at: Option<String>,
+    /// Seats still for sale across the queue's bookable schedules; null
+    /// when no concert feeds the queue.
+    pub seats_left: Option<u64>,
+    /// Seats held by buyers right now, which come back if not paid for in
+    /// time; null when no concert feeds the queue.
+    pub seats_held: Option<u64>,
 }
 
 impl TokenStatus {
     fn new(token: String, queue_id: QueueId, standing: &Standing) -> Self {
-        let poll_after_ms = poll_after_ms(standing);
+        let mut status = Self {
+            token,
+            queue_id,
+            status: TokenState::Waiting,
+            position: None,
+            estimated_wait_seconds: None,
+            poll_after_ms: poll_after_ms(standing),
+            active_until: None,
+            opens_at: None,
+            seats_left: standing.seats.map(|s| s.left),
+            seats_held: standing.seats.map(|s| s.held),
+        };
         match standing.place {
-            Place::Waiting { position } => Self {
-                token,
-                queue_id,
-                status: TokenState::Waiting,
-                position: Some(position),
-                estimated_wait_seconds: Some(estimated_wait_seconds(position, &standing.pace)),
-                poll_after_ms,
-                active_until: None,
-            },
-            Place::Active { until_ms } => Self {
-                token,
-                queue_id,
-                status: TokenState::Active,
-                position: None,
-                estimated_wait_seconds: None,
-                poll_after_ms,
-                active_until: Some(millis_to_rfc3339(until_ms)),
-            },
+            Place::PreQueue { .. } | Place::Waiting { .. } if standing.sold_out() => {
+                status.status = TokenState::SoldOut;
+            }
+            Place::PreQueue { opens_at_ms } => {
+                status.status = TokenState::PreQueue;
+                status.opens_at = Some(millis_to_rfc3339(opens_at_ms));
+            }
+            Place::Waiting { position } => {
+                status.position = Some(position);
+                status.estimated_wait_seconds =
+                    Some(estimated_wait_seconds(position, &standing.pace));
+            }
+            Place::Active { until_ms } => {
+                status.status = TokenState::Active;
+                status.active_until = Some(millis_to_rfc3339(until_ms));
+            }
         }
+        status
     }
 }
 
@@ -103,6 +126,7 @@ fn now_ms() -> u64 {
         (status = 401, description = "Missing or invalid credentials (JWT_* or USER_ID_*)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "POW_REQUIRED, POW_INVALID, POW_EXPIRED or POW_REUSED", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown queue", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "SOLD_OUT: no seat is left and none is held", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "RATE_LIMITED: too many new places from this address or user (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "QUEUE_FULL (Retry-After), or Redis unavailable", body = Problem, content_type = "application/problem+json"),
     ),
@@ -172,6 +196,7 @@ pub async fn issue(
             );
         }
         IssueOutcome::PowReused => return refuse(Refusal::PowReused, QueueError::PowReused),
+        IssueOutcome::SoldOut => return refuse(Refusal::SoldOut, QueueError::SoldOut),
     };
     let token = state.codec.encode(&QueueTicket {
         queue_id: queue_id.clone(),

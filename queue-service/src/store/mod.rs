@@ -7,16 +7,17 @@
 mod replies;
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use deadpool_redis::redis::{self, Script};
-pub use replies::{HeartbeatOutcome, IssueLimit, IssueOutcome, QueueStats, TickReport};
+pub use replies::{HeartbeatOutcome, IssueLimit, IssueOutcome, Opening, QueueStats, TickReport};
 use shared::ids::{QueueId, UserId};
 use shared::queue::{QueueKeys, queue_script_source};
 use shared::redis_pool::{RedisFailure, RedisPool};
 use shared::token::QueueTicket;
 
-use crate::domain::QueueConfig;
+use crate::domain::{OriginVerdict, QueueConfig};
+use crate::draw::DrawSeed;
 
 /// The scripts' own bodies; [`shared::queue::queue_script_source`] puts
 /// the shared prelude in front. Public so benchmarks can run the very same
@@ -82,6 +83,8 @@ pub struct TickParams {
     /// The scheduler's period; a longer gap since the previous step is
     /// credited as an outage (see `lua/tick.lua`).
     pub period_ms: u64,
+    /// The origin's health against this queue's thresholds.
+    pub origin: OriginVerdict,
 }
 
 impl TickParams {
@@ -90,6 +93,7 @@ impl TickParams {
         Self {
             eviction_batch,
             period_ms: u64::from(u32::MAX),
+            origin: OriginVerdict::Unknown,
         }
     }
 
@@ -101,11 +105,17 @@ impl TickParams {
 #[derive(Clone)]
 pub struct QueueStore {
     pool: RedisPool,
+    /// Draw seeds of queues with an opening, as last read from Redis: the
+    /// issue script says when one is stale (the queue was re-created).
+    draw_seeds: Arc<Mutex<HashMap<QueueId, DrawSeed>>>,
 }
 
 impl QueueStore {
     pub fn new(pool: RedisPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            draw_seeds: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &RedisPool {
@@ -137,6 +147,17 @@ impl QueueStore {
             .query_async(&mut conn)
             .await?;
         let mut invocation = CONFIGURE.key(keys.config());
+        invocation.key(keys.state());
+        // Used only if the queue has no seed yet; an existing one is kept.
+        match config.opens_at {
+            Some(_) => {
+                let seed = DrawSeed::generate();
+                invocation.arg(seed.to_hex()).arg(seed.commitment());
+            }
+            None => {
+                invocation.arg("-").arg("-");
+            }
+        }
         for (field, value) in config.to_fields() {
             invocation.arg(field).arg(value);
         }
@@ -163,6 +184,63 @@ impl QueueStore {
             .query_async(&mut conn)
             .await?;
         Ok(existed == 1)
+    }
+
+    /// The queue's draw seed, `None` when it has no opening.
+    pub async fn draw_seed(&self, queue: &QueueId) -> Result<Option<DrawSeed>, RedisFailure> {
+        let mut conn = self.pool.get().await?;
+        let seed: Option<String> = redis::cmd("HGET")
+            .arg(self.keys(queue).state())
+            .arg("draw_seed")
+            .query_async(&mut conn)
+            .await?;
+        let seed = seed
+            .map(|hex| DrawSeed::from_hex(&hex))
+            .transpose()
+            .map_err(|err| RedisFailure::BadReply(err.to_string()))?;
+        let mut cache = self.draw_seeds.lock().unwrap_or_else(|e| e.into_inner());
+        match &seed {
+            Some(seed) => cache.insert(queue.clone(), seed.clone()),
+            None => cache.remove(queue),
+        };
+        Ok(seed)
+    }
+
+    /// A page of the draw's entrants in draw order, with their scores, and
+    /// how many there are in all.
+    pub async fn draw_entrants(
+        &self,
+        queue: &QueueId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<(String, u64)>, u64), RedisFailure> {
+        let key = self.keys(queue).draw();
+        let mut conn = self.pool.get().await?;
+        let (page, total): (Vec<(String, u64)>, u64) = redis::pipe()
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(offset)
+            .arg(offset + limit.max(1) - 1)
+            .arg("WITHSCORES")
+            .cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        Ok((page, total))
+    }
+
+    /// Every reservation replica's latest health sample (malformed ones are
+    /// skipped: a replica of another version must not stop admission).
+    pub async fn origin_health(&self) -> Result<Vec<shared::origin::HealthSample>, RedisFailure> {
+        let mut conn = self.pool.get().await?;
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.pool.keyspace().origin_health())
+            .query_async(&mut conn)
+            .await?;
+        Ok(raw
+            .values()
+            .filter_map(|text| shared::origin::HealthSample::decode(text).ok())
+            .collect())
     }
 
     #[tracing::instrument(skip_all, fields(queue.id = %queue))]
@@ -207,11 +285,27 @@ impl QueueStore {
         queue: &QueueId,
         arrival: &Arrival<'_>,
     ) -> Result<IssueOutcome, RedisFailure> {
+        let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
-        let reply: Vec<i64> = issue_invocation(&self.keys(queue), arrival)
+        let seed = self.cached_seed(queue);
+        let reply: Vec<i64> = issue_invocation(&keys, arrival, seed.as_ref())
+            .invoke_async(&mut conn)
+            .await?;
+        if reply != [replies::ISSUE_STALE_DRAW_SEED] {
+            return replies::issue(&reply);
+        }
+        drop(conn);
+        let seed = self.draw_seed(queue).await?;
+        let mut conn = self.pool.get().await?;
+        let reply: Vec<i64> = issue_invocation(&keys, arrival, seed.as_ref())
             .invoke_async(&mut conn)
             .await?;
         replies::issue(&reply)
+    }
+
+    fn cached_seed(&self, queue: &QueueId) -> Option<DrawSeed> {
+        let cache = self.draw_seeds.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(queue).cloned()
     }
 
     /// Issues places to many users in one round trip, in order (for
@@ -223,12 +317,13 @@ impl QueueStore {
         arrivals: &[Arrival<'_>],
     ) -> Result<Vec<IssueOutcome>, RedisFailure> {
         let keys = self.keys(queue);
+        let seed = self.draw_seed(queue).await?;
         let mut conn = self.pool.get().await?;
         // Load once so the pipelined EVALSHAs cannot meet NOSCRIPT.
         ISSUE.load_async(&mut conn).await?;
         let mut pipe = redis::pipe();
         for arrival in arrivals {
-            pipe.invoke_script(&issue_invocation(&keys, arrival));
+            pipe.invoke_script(&issue_invocation(&keys, arrival, seed.as_ref()));
         }
         let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
         replies.iter().map(|reply| replies::issue(reply)).collect()
@@ -255,6 +350,7 @@ impl QueueStore {
             .key(keys.state())
             .key(keys.line())
             .key(keys.seen())
+            .key(keys.draw())
             .arg(ticket.user_id.as_str())
             .arg(ticket.seq)
             .invoke_async(&mut conn)
@@ -273,10 +369,12 @@ impl QueueStore {
         let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&TICK, &keys)
+            .key(keys.draw())
             .arg(params.eviction_batch)
             .arg(TURNOVER_SMOOTHING_MS)
             .arg(params.period_ms)
             .arg(params.outage_threshold_ms())
+            .arg(params.origin.code())
             .invoke_async(&mut conn)
             .await?;
         replies::tick(&reply)
@@ -350,7 +448,11 @@ impl QueueStore {
     }
 }
 
-fn issue_invocation(keys: &QueueKeys, arrival: &Arrival<'_>) -> redis::ScriptInvocation<'static> {
+fn issue_invocation(
+    keys: &QueueKeys,
+    arrival: &Arrival<'_>,
+    seed: Option<&DrawSeed>,
+) -> redis::ScriptInvocation<'static> {
     let (bits, digest, valid_for_ms) = match &arrival.work {
         Some(work) => (
             work.difficulty_bits,
@@ -364,9 +466,16 @@ fn issue_invocation(keys: &QueueKeys, arrival: &Arrival<'_>) -> redis::ScriptInv
         .key(keys.issue_limit_address(arrival.address_key))
         .key(keys.issue_limit_user(arrival.user.as_str()))
         .key(keys.pow_marker(digest))
+        .key(keys.draw())
         .arg(arrival.user.as_str())
         .arg(bits)
         .arg(valid_for_ms);
+    match seed {
+        Some(seed) => invocation
+            .arg(seed.commitment())
+            .arg(seed.score(arrival.user.as_str())),
+        None => invocation.arg("-").arg(0),
+    };
     invocation
 }
 
@@ -375,18 +484,20 @@ fn stats_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
     invocation
         .key(keys.config())
         .key(keys.state())
-        .key(keys.line());
+        .key(keys.line())
+        .key(keys.seats());
     invocation
 }
 
 /// The key list the issue, heartbeat and tick scripts start with, in order.
-pub fn status_keys(keys: &QueueKeys) -> [String; 5] {
+pub fn status_keys(keys: &QueueKeys) -> [String; 6] {
     [
         keys.config(),
         keys.state(),
         keys.line(),
         keys.seen(),
         keys.batches(),
+        keys.seats(),
     ]
 }
 

@@ -5,6 +5,8 @@
 
 use shared::redis_pool::RedisFailure;
 
+use shared::origin::SeatCounts;
+
 use crate::domain::{Pace, Place, Standing};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +30,8 @@ pub enum IssueOutcome {
     },
     /// The presented challenge was already used for a place.
     PowReused,
+    /// No seat left and none held (only a new place is refused).
+    SoldOut,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +49,7 @@ pub enum HeartbeatOutcome {
 }
 
 /// What one tick did, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TickReport {
     pub promoted: u64,
     pub evicted_silent_waiting: u64,
@@ -55,14 +59,29 @@ pub struct TickReport {
     pub active: u64,
     /// Outage time this tick found and credited to the queue's clock.
     pub credited_ms: u64,
+    /// The admission rate now, after the origin's health had its say.
+    pub effective_admit_per_second: f64,
+    /// `Some(entrants)` when this tick opened the queue.
+    pub opened_with_entrants: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueStats {
     pub waiting: u64,
     pub active: u64,
     pub max_active: u32,
     pub admit_per_second: u32,
+    pub effective_admit_per_second: f64,
+    pub seats: Option<SeatCounts>,
+    pub opens_at_ms: Option<i64>,
+    pub opening: Option<Opening>,
+}
+
+/// When a queue with a draw opened, and how many had entered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    pub opened_ms: i64,
+    pub entrants: u64,
 }
 
 fn bad(script: &str, reply: &[i64]) -> RedisFailure {
@@ -72,6 +91,10 @@ fn bad(script: &str, reply: &[i64]) -> RedisFailure {
 fn count(value: i64) -> u64 {
     value.max(0) as u64
 }
+
+/// What the issue script says besides its outcomes: the caller's draw seed
+/// is not the queue's (reload it and try again).
+pub(super) const ISSUE_STALE_DRAW_SEED: i64 = 10;
 
 pub(super) fn issue(reply: &[i64]) -> Result<IssueOutcome, RedisFailure> {
     Ok(match reply {
@@ -92,6 +115,7 @@ pub(super) fn issue(reply: &[i64]) -> Result<IssueOutcome, RedisFailure> {
             difficulty_bits: u8::try_from(bits).map_err(|_| bad("issue", reply))?,
         },
         [9] => IssueOutcome::PowReused,
+        [12] => IssueOutcome::SoldOut,
         _ => return Err(bad("issue", reply)),
     })
 }
@@ -115,6 +139,9 @@ pub(super) fn tick(reply: &[i64]) -> Result<Option<TickReport>, RedisFailure> {
             waiting,
             active,
             credited_ms,
+            admit_milli,
+            opened,
+            entrants,
         ] => Some(TickReport {
             promoted: count(promoted),
             evicted_silent_waiting: count(silent_waiting),
@@ -123,6 +150,12 @@ pub(super) fn tick(reply: &[i64]) -> Result<Option<TickReport>, RedisFailure> {
             waiting: count(waiting),
             active: count(active),
             credited_ms: count(credited_ms),
+            effective_admit_per_second: count(admit_milli) as f64 / 1000.0,
+            opened_with_entrants: match opened {
+                0 => None,
+                1 => Some(count(entrants)),
+                _ => return Err(bad("tick", reply)),
+            },
         }),
         _ => return Err(bad("tick", reply)),
     })
@@ -131,20 +164,42 @@ pub(super) fn tick(reply: &[i64]) -> Result<Option<TickReport>, RedisFailure> {
 pub(super) fn stats(reply: &[i64]) -> Result<Option<QueueStats>, RedisFailure> {
     Ok(match *reply {
         [] => None,
-        [max_active, admit_per_second, waiting, active] => Some(QueueStats {
+        [
+            max_active,
+            admit_per_second,
+            waiting,
+            active,
+            admit_milli,
+            seats_left,
+            seats_held,
+            opens_at_ms,
+            opened_ms,
+            entrants,
+        ] => Some(QueueStats {
             waiting: count(waiting),
             active: count(active),
             max_active: u32::try_from(max_active).unwrap_or(u32::MAX),
             admit_per_second: u32::try_from(admit_per_second).unwrap_or(u32::MAX),
+            effective_admit_per_second: count(admit_milli) as f64 / 1000.0,
+            seats: (seats_left >= 0).then(|| SeatCounts {
+                left: count(seats_left),
+                held: count(seats_held),
+            }),
+            opens_at_ms: (opens_at_ms > 0).then_some(opens_at_ms),
+            opening: (opened_ms > 0).then(|| Opening {
+                opened_ms,
+                entrants: count(entrants),
+            }),
         }),
         _ => return Err(bad("stats", reply)),
     })
 }
 
 /// Decodes `{outcome, seq, position, active_until_ms, turnover_micro,
-/// heartbeat_ttl_ms, admit_per_second, max_active, active_ttl_ms,
-/// free_slots, since_last_poll_ms, min_poll_percent}`; outcome 2 is active,
-/// every other one waiting.
+/// heartbeat_ttl_ms, admit_milli, max_active, active_ttl_ms, free_slots,
+/// since_last_poll_ms, min_poll_percent, seats_left, seats_held,
+/// opens_at_ms, spread_ms, now_ms}`; outcome 2 is active, every other one
+/// waiting, or in the pre-queue when an opening is still to come.
 fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
     let &[
         outcome,
@@ -153,12 +208,17 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         active_until_ms,
         turnover_micro,
         heartbeat_ttl_ms,
-        admit_per_second,
+        admit_milli,
         max_active,
         active_ttl_ms,
         free_slots,
         since_last_poll_ms,
         min_poll_percent,
+        seats_left,
+        seats_held,
+        opens_at_ms,
+        spread_ms,
+        now_ms,
     ] = reply
     else {
         return Err(bad(script, reply));
@@ -167,6 +227,8 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         Place::Active {
             until_ms: active_until_ms,
         }
+    } else if opens_at_ms > 0 {
+        Place::PreQueue { opens_at_ms }
     } else {
         Place::Waiting {
             position: count(position).max(1),
@@ -176,7 +238,7 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         seq: count(seq),
         place,
         pace: Pace {
-            admit_per_second: count(admit_per_second) as f64,
+            admit_per_second: count(admit_milli) as f64 / 1000.0,
             max_active: count(max_active),
             active_ttl_ms: count(active_ttl_ms),
             free_slots: count(free_slots),
@@ -185,6 +247,12 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         heartbeat_ttl_ms: count(heartbeat_ttl_ms),
         since_last_poll_ms: (since_last_poll_ms >= 0).then_some(since_last_poll_ms as u64),
         min_poll_percent: u32::try_from(min_poll_percent.max(0)).unwrap_or(100),
+        seats: (seats_left >= 0).then(|| SeatCounts {
+            left: count(seats_left),
+            held: count(seats_held),
+        }),
+        spread_ms: count(spread_ms),
+        now_ms,
     })
 }
 
@@ -192,7 +260,9 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
 mod tests {
     use super::*;
 
-    const WAITING: [i64; 12] = [1, 7, 3, 0, -1, 60_000, 10, 100, 600_000, 0, 1_500, 50];
+    const WAITING: [i64; 17] = [
+        1, 7, 3, 0, -1, 60_000, 10_000, 100, 600_000, 0, 1_500, 50, -1, -1, 0, 30_000, 1_000,
+    ];
 
     #[test]
     fn unknown_outcome_codes_are_errors_not_defaults() {

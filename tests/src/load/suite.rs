@@ -228,6 +228,10 @@ pub fn bench_queue_config() -> QueueConfig {
         max_waiting: None,
         pow_difficulty_bits: 0,
         limits: crate::load::fixtures::NO_LIMITS,
+        opens_at: None,
+        prequeue_spread_seconds: queue_service::domain::DEFAULT_PREQUEUE_SPREAD_SECONDS,
+        admit_per_seat: queue_service::domain::DEFAULT_ADMIT_PER_SEAT,
+        origin: queue_service::domain::OriginLimits::DEFAULT,
     }
 }
 

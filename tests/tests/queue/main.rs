@@ -4,6 +4,7 @@
 mod admission;
 mod auth;
 mod bots;
+mod draw;
 mod errors;
 mod estimate;
 mod eviction;
@@ -12,3 +13,4 @@ mod faults;
 mod lifecycle;
 mod limits;
 mod ops;
+mod sale;

@@ -12,14 +12,33 @@
 -- beyond one period is added to state.paused_ms and queue time (see
 -- prelude.lua) stands still over it.
 --
+-- A queue with an opening admits nobody before it. The first step at or
+-- after it opens the queue: it records the time and the number of draw
+-- entrants, O(1) whatever their number, since the line is already in draw
+-- order (see prelude.lua). Nobody is evicted as silent until the pre-queue
+-- pages, told to come back within the spread window after the opening,
+-- have had their time.
+--
+-- Admission also follows the sale and the origin. With a seat feed, active
+-- users never exceed ceil(seats_left x admit_per_seat) (no seat left:
+-- nobody new). The rate is the effective rate, which the origin's health
+-- drives: halved at most once a second while the origin is unhealthy, down
+-- to origin_min_admit_fraction of admit_per_second; raised by a fifteenth
+-- of admit_per_second a second while it is healthy; left alone while no
+-- replica reports.
+--
 -- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET (user -> seq),
--- KEYS[4] seen ZSET (user -> last heartbeat, queue ms), KEYS[5] batches ZSET
+-- KEYS[4] seen ZSET (user -> last heartbeat, queue ms), KEYS[5] batches ZSET,
+-- KEYS[6] seats HASH, KEYS[7] draw ZSET
 -- ARGV[1] most users evicted per reason in this step
 -- ARGV[2] time constant of the slot-turnover smoothing, ms
 -- ARGV[3] the scheduler's period, ms; ARGV[4] the outage threshold, ms
+-- ARGV[5] the origin's health against this queue's thresholds: 0 unknown,
+--         1 healthy, 2 unhealthy
 -- Returns {promoted, evicted_silent_waiting, evicted_silent_active,
---          expired_active, waiting, active, credited_ms}, or {-1} if the queue
---          is not configured.
+--          expired_active, waiting, active, credited_ms, effective_admit_milli,
+--          opened (1 when this step opened the queue), draw_entrants (-1
+--          unless it did)}, or {-1} if the queue is not configured.
 
 -- Lua's unpack() handles at most ~8000 values; variadic calls go in chunks.
 local CHUNK = 1000
@@ -31,7 +50,8 @@ local function remove_all(key, items)
 end
 
 local cfg = redis.call('HMGET', KEYS[1],
-  'max_active', 'admit_per_second', 'active_ttl_ms', 'heartbeat_ttl_ms')
+  'max_active', 'admit_per_second', 'active_ttl_ms', 'heartbeat_ttl_ms', 'opens_at_ms',
+  'prequeue_spread_ms', 'admit_per_seat', 'origin_min_admit_fraction')
 if not cfg[1] then
   return {-1}
 end
@@ -43,6 +63,11 @@ local limit = tonumber(ARGV[1])
 local smoothing_ms = tonumber(ARGV[2])
 local period_ms = tonumber(ARGV[3])
 local outage_ms = tonumber(ARGV[4])
+local verdict = tonumber(ARGV[5])
+local opens_at = tonumber(cfg[5]) or 0
+local spread = tonumber(cfg[6]) or 0
+local admit_per_seat = tonumber(cfg[7]) or 2
+local min_fraction = tonumber(cfg[8]) or 0.1
 local wall, _, paused = clocks(KEYS[2])
 local last_tick = tonumber(redis.call('HGET', KEYS[2], 'last_tick_ms'))
 local credited = 0
@@ -56,9 +81,26 @@ redis.call('HSET', KEYS[2], 'last_tick_ms', wall)
 local now = wall - paused
 local admitted = admitted_watermark(KEYS[2])
 
+-- 0. The opening.
+local closed, opened, entrants = false, 0, -1
+if before_opening(opens_at, KEYS[2]) then
+  if wall < opens_at then
+    closed = true
+  else
+    entrants = redis.call('ZCARD', KEYS[7])
+    redis.call('HSET', KEYS[2], 'opened_ms', wall, 'draw_entrants', entrants)
+    opened = 1
+  end
+end
+local opened_ms = tonumber(redis.call('HGET', KEYS[2], 'opened_ms'))
+local grace = closed or (opened_ms and wall < opened_ms + spread)
+
 -- 1. Users silent for longer than the heartbeat TTL, waiting or active.
-local silent = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - heartbeat_ttl),
-  'LIMIT', 0, limit)
+local silent = {}
+if not grace then
+  silent = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now - heartbeat_ttl),
+    'LIMIT', 0, limit)
+end
 local silent_waiting, silent_active = 0, 0
 if #silent > 0 then
   local active_before = active_count(KEYS[3], admitted)
@@ -86,23 +128,43 @@ while expired < limit do
   redis.call('ZREM', KEYS[5], oldest[1])
 end
 
--- 3. Admission. The bucket holds at most one second's worth of admissions.
+-- 3. Admission. The bucket holds at most one second's worth of admissions
+-- (and at least one admission).
 local state = redis.call('HMGET', KEYS[2], 'bucket', 'bucket_ms',
-  'occupied', 'occupied_ms', 'freed', 'exposure')
-local bucket = tonumber(state[1]) or admit
+  'occupied', 'occupied_ms', 'freed', 'exposure', 'effective_admit', 'slowed_ms')
 local last_ms = tonumber(state[2]) or now
+local floor_rate = admit * min_fraction
+local rate = math.min(admit, math.max(floor_rate, tonumber(state[7]) or admit))
+if verdict == 2 then
+  if wall - (tonumber(state[8]) or 0) >= 1000 then
+    rate = math.max(floor_rate, rate / 2)
+    redis.call('HSET', KEYS[2], 'slowed_ms', wall)
+  end
+elseif verdict == 1 and now > last_ms then
+  rate = math.min(admit, rate + admit / 15 * math.min(now - last_ms, 2000) / 1000)
+end
+local capacity = math.max(rate, 1)
+local bucket = math.min(capacity, tonumber(state[1]) or capacity)
 if now > last_ms then
-  bucket = math.min(admit, bucket + (now - last_ms) * admit / 1000)
+  bucket = math.min(capacity, bucket + (now - last_ms) * rate / 1000)
 end
 local active = active_count(KEYS[3], admitted)
 local waiting = redis.call('ZCARD', KEYS[3]) - active
-local promoted = math.max(0, math.min(math.floor(bucket), max_active - active, waiting))
+local room = max_active - active
+local seats_left = seat_counts(KEYS[6])
+if seats_left >= 0 then
+  room = math.min(room, math.ceil(seats_left * admit_per_seat) - active)
+end
+if closed then
+  room = 0
+end
+local promoted = math.max(0, math.min(math.floor(bucket), room, waiting))
 if promoted > 0 then
   -- Ranks below `active` are the active users; the next `promoted` follow.
   local last = redis.call('ZRANGE', KEYS[3], active + promoted - 1, active + promoted - 1, 'WITHSCORES')
   admitted = tonumber(last[2])
   redis.call('HSET', KEYS[2], 'admitted', admitted)
-  redis.call('ZADD', KEYS[5], admitted, now .. ':' .. admitted)
+  redis.call('ZADD', KEYS[5], admitted, string.format('%d:%d', now, admitted))
   bucket = bucket - promoted
 end
 
@@ -129,7 +191,7 @@ if occupied_ms then
 end
 local prior = max_active
 local turnover = (freed + prior * 1000 / active_ttl) / (exposure + prior)
-redis.call('HSET', KEYS[2], 'bucket', bucket, 'bucket_ms', now,
+redis.call('HSET', KEYS[2], 'bucket', bucket, 'bucket_ms', now, 'effective_admit', rate,
   'occupied', active + promoted, 'occupied_ms', now,
   'freed', freed, 'exposure', exposure, 'turnover', turnover)
 if promoted > 0 then
@@ -140,4 +202,4 @@ if evicted > 0 then
   redis.call('HINCRBY', KEYS[2], 'evicted_total', evicted)
 end
 return {promoted, silent_waiting, silent_active, expired, waiting - promoted, active + promoted,
-  credited}
+  credited, math.floor(rate * 1000), opened, entrants}

@@ -47,3 +47,32 @@ end
 local function active_count(line_key, admitted)
   return redis.call('ZCOUNT', line_key, '-inf', admitted)
 end
+
+-- A queue with an opening (config opens_at_ms) has a draw: everyone who
+-- joined before it is scored by their draw key, 1 + the first 52 bits of
+-- HMAC-SHA256(seed, user id), and everyone after it by LATE + their issue
+-- sequence number, so the whole draw stands ahead of the first later
+-- joiner. Every score stays an exact integer in a double (below 2^53).
+local LATE = 4503599627370496 -- 2^52
+
+-- Whether the queue has an opening still to come (the scheduler's first
+-- step at or after opens_at opens it and records state.opened_ms).
+local function before_opening(opens_at_ms, state_key)
+  return opens_at_ms > 0 and not redis.call('HGET', state_key, 'opened_ms')
+end
+
+-- The reservation service's seat counts for this queue, or -1, -1 when no
+-- concert feeds it (or the feed stopped and its key expired).
+local function seat_counts(seats_key)
+  local s = redis.call('HMGET', seats_key, 'left', 'held')
+  if not s[1] then
+    return -1, -1
+  end
+  return tonumber(s[1]), tonumber(s[2]) or 0
+end
+
+-- The admission rate the scheduler applies now (it slows down when the
+-- origin is unhealthy; see tick.lua), in users per second.
+local function effective_admit(state_key, admit)
+  return tonumber(redis.call('HGET', state_key, 'effective_admit')) or admit
+end

@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, web};
 use shared::extract::{IdempotencyKey, QueueTokenHeader};
 use shared::ids::UserId;
 use shared::problem::Problem;
-use shared::queue::Admission;
 use shared::token::QueueTicket;
 
 use super::{replay_response, stored_response};
@@ -33,7 +32,7 @@ use crate::storage::payments::{PaymentOutcome, PaymentRefusal, PaymentRequest};
          body = Problem, content_type = "application/problem+json"),
         (status = 402, description = "INSUFFICIENT_BALANCE", body = Problem,
          content_type = "application/problem+json"),
-        (status = 403, description = "TOKEN_NOT_YOURS or TOKEN_NOT_ACTIVE", body = Problem,
+        (status = 403, description = "TOKEN_NOT_YOURS: the token belongs to another user", body = Problem,
          content_type = "application/problem+json"),
         (status = 404, description = "RESERVATION_NOT_FOUND", body = Problem,
          content_type = "application/problem+json"),
@@ -74,18 +73,12 @@ pub async fn pay(
         return replay_response(replay);
     }
 
+    // The token must be the payer's, for the reservation's queue, but need
+    // not be active any more: a seat held during the turn stays payable
+    // until the hold runs out (the payment checks that), or the seat would
+    // stay blocked for everyone while its holder could not pay. New holds
+    // do need an active turn.
     let ticket = bound_ticket(&state, &token, &user, reservation_id).await?;
-    if state.gate.check_active(&ticket).await? == Admission::NotActive {
-        // A twin request with this key may have paid, and completed the
-        // token, since the look-up above; its record is committed by then.
-        if let Some(replay) =
-            storage::idempotency::replay(&state.db, &user, &key.0, &fingerprint).await?
-        {
-            count(&state, "replayed");
-            return replay_response(replay);
-        }
-        return Err(ReservationError::TokenNotActive);
-    }
 
     let outcome = storage::retry_on_deadlock(|| {
         storage::payments::pay(&state.db, &request, refusal_response)

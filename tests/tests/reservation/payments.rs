@@ -365,15 +365,21 @@ async fn a_hundred_simultaneous_retries_of_one_payment_charge_once_and_agree() {
     app.assert_invariants().await;
 }
 
+/// The turn ended (the slot ran out, or the queue let the user go) while a
+/// seat was held: the hold, not the turn, says how long the seat is
+/// payable, so the holder can still pay for it; but an ended turn takes no
+/// new holds.
 #[tokio::test]
-async fn a_token_that_is_not_active_cannot_pay() {
+async fn a_seat_held_during_the_turn_stays_payable_after_the_turn_ends() {
     let app = spawn_reservation_app().await;
-    let (schedule, seat) = app.one_open_seat(1_000).await;
+    let schedule = app.create_open_concert(2, 1_000).await.schedules[0].id;
+    let [seat, other_seat] = app.seat_ids(schedule).await[..] else {
+        panic!("two seats");
+    };
     let token = app.activate("alice").await;
     app.charge_ok("alice", 5_000).await;
     let reservation = app.hold_ok("alice", &token, schedule, seat).await;
 
-    // The queue let alice go (e.g. her slot ran out): complete the ticket.
     let ticket = app.codec.decode(&token).unwrap();
     assert!(
         shared::queue::complete(&app.redis_pool, &ticket)
@@ -381,12 +387,19 @@ async fn a_token_that_is_not_active_cannot_pay() {
             .unwrap()
     );
     assert_problem(
-        app.pay("alice", &token, reservation, "k").await,
+        app.hold("alice", &token, schedule, other_seat).await,
         403,
         "TOKEN_NOT_ACTIVE",
     )
     .await;
-    assert_eq!(app.balance("alice").await, 5_000);
+    // Someone else's token for the same queue pays nothing of alice's.
+    let bob = app.activate("bob").await;
+    assert_eq!(app.pay("bob", &bob, reservation, "k").await.status(), 404);
+
+    let paid = app.pay("alice", &token, reservation, "k").await;
+    assert_eq!(paid.status().as_u16(), 200);
+    assert_eq!(app.balance("alice").await, 4_000);
+    app.assert_invariants().await;
 }
 
 /// The first of many simultaneous retries fails (the balance does not

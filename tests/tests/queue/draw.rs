@@ -157,6 +157,38 @@ async fn the_opening_draw_orders_the_pre_queue_by_hmac_and_puts_later_joiners_be
         assert_eq!(entry["key"], hex::encode(draw_key(&seed, user)));
     }
 
+    // The verifier we ship agrees, entrant by entrant.
+    let verifier = tokio::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/verify-draw.py"
+        ))
+        .args([
+            app.address.as_str(),
+            queue.as_str(),
+            "--all",
+            "--user",
+            "dr0",
+        ])
+        .env("ADMIN_API_KEY", tests::TEST_ADMIN_KEY)
+        .output()
+        .await
+        .expect("python3 runs");
+    let said = String::from_utf8_lossy(&verifier.stdout);
+    assert!(
+        verifier.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verifier.stderr)
+    );
+    assert!(
+        said.contains(&format!("all {} entrants", ENTRANTS + 1)),
+        "{said}"
+    );
+    assert!(
+        said.contains(&hex::encode(draw_key(&seed, "dr0"))),
+        "{said}"
+    );
+
     // Join order and draw order are unrelated.
     let place: std::collections::HashMap<&str, usize> = expected
         .iter()

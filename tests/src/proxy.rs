@@ -1,9 +1,15 @@
 //! A TCP proxy that a test can cut and restore, to make a real server
 //! (MariaDB, Redis) unreachable for one app without stopping the server
-//! that other tests share.
+//! that other tests share, or slow down: every reply from the server is
+//! held back by a delay the test sets, so each round trip takes that much
+//! longer.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -12,6 +18,7 @@ pub struct TcpProxy {
     address: SocketAddr,
     target: SocketAddr,
     state: Arc<Mutex<ProxyState>>,
+    reply_delay_ms: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -29,6 +36,7 @@ impl TcpProxy {
             address: listener.local_addr()?,
             target,
             state: Arc::default(),
+            reply_delay_ms: Arc::default(),
         };
         proxy.serve(listener);
         Ok(proxy)
@@ -73,6 +81,13 @@ impl TcpProxy {
         tasks
     }
 
+    /// Holds back every reply from the server by `delay` from now on, on
+    /// live connections too (zero: none).
+    pub fn set_reply_delay(&self, delay: Duration) {
+        self.reply_delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Listens again on the same port.
     pub async fn restore(&self) -> std::io::Result<()> {
         let listener = listen(self.address)?;
@@ -82,11 +97,12 @@ impl TcpProxy {
 
     fn serve(&self, listener: TcpListener) {
         let target = self.target;
+        let delay = Arc::clone(&self.reply_delay_ms);
         self.state.lock().expect("proxy state lock").listening = true;
         let state = Arc::clone(&self.state);
         let acceptor = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let connection = tokio::spawn(forward(inbound, target));
+                let connection = tokio::spawn(forward(inbound, target, Arc::clone(&delay)));
                 let mut state = state.lock().expect("proxy state lock");
                 if !state.listening {
                     // Cut while this connection was being set up.
@@ -116,19 +132,47 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn forward(mut inbound: TcpStream, target: SocketAddr) {
-    let Ok(mut outbound) = TcpStream::connect(target).await else {
+async fn forward(inbound: TcpStream, target: SocketAddr, reply_delay_ms: Arc<AtomicU64>) {
+    let Ok(outbound) = TcpStream::connect(target).await else {
         return;
     };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    let (client_read, client_write) = inbound.into_split();
+    let (server_read, server_write) = outbound.into_split();
+    let no_delay = Arc::new(AtomicU64::new(0));
+    tokio::select! {
+        () = pump(client_read, server_write, no_delay) => {}
+        () = pump(server_read, client_write, reply_delay_ms) => {}
+    }
+}
+
+/// Copies until either side closes, sleeping `delay_ms` before passing on
+/// each chunk read.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    delay_ms: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let delay = delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
 
     async fn echo_server() -> SocketAddr {
@@ -175,5 +219,20 @@ mod tests {
         proxy.restore().await.unwrap();
         let mut fresh = TcpStream::connect(proxy.address()).await.unwrap();
         assert_eq!(round_trip(&mut fresh).await.unwrap(), b"ping");
+    }
+
+    #[tokio::test]
+    async fn a_reply_delay_slows_every_round_trip_on_live_connections() {
+        let proxy = TcpProxy::start(echo_server().await).await.unwrap();
+        let mut live = TcpStream::connect(proxy.address()).await.unwrap();
+        round_trip(&mut live).await.unwrap();
+        proxy.set_reply_delay(Duration::from_millis(200));
+        let started = tokio::time::Instant::now();
+        round_trip(&mut live).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        proxy.set_reply_delay(Duration::ZERO);
+        let started = tokio::time::Instant::now();
+        round_trip(&mut live).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(200));
     }
 }

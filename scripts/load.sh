@@ -2,7 +2,7 @@
 # Runs a k6 script from deploy/k6 against the local stack, bounded in time.
 #
 #   scripts/load.sh hot-seat            # 200 users, one seat, exactly one winner
-#   scripts/load.sh rush [--short]      # the sale: ramping arrivals, hold, pay
+#   scripts/load.sh rush [--short]      # the sale: ramping arrivals, hold, pay, sold out
 #   scripts/load.sh heartbeat-soak [--short]
 #   scripts/load.sh bots [--short]      # one address with 10,000 invented users
 #                                       # beside 500 fans (short: 2,000 / 200)
@@ -89,7 +89,7 @@ short_env() {
   case $1 in
     hot-seat) echo "HOT_VUS=${HOT_VUS:-200} HOT_WARMUP=${HOT_WARMUP:-12}" ;;
     rush) echo "RUSH_RATE=${RUSH_RATE:-10} RUSH_RAMP=${RUSH_RAMP:-10s} RUSH_HOLD=${RUSH_HOLD:-20s} RUSH_RAMP_DOWN=${RUSH_RAMP_DOWN:-5s}" \
-      "RUSH_SEATS=${RUSH_SEATS:-250} RUSH_MAX_ACTIVE=${RUSH_MAX_ACTIVE:-15} RUSH_ADMIT_PER_SECOND=${RUSH_ADMIT_PER_SECOND:-6}" \
+      "RUSH_SEATS=${RUSH_SEATS:-150} RUSH_MAX_ACTIVE=${RUSH_MAX_ACTIVE:-15} RUSH_ADMIT_PER_SECOND=${RUSH_ADMIT_PER_SECOND:-6}" \
       "RUSH_MAX_WAIT=${RUSH_MAX_WAIT:-40} RUSH_MAX_VUS=${RUSH_MAX_VUS:-300}" ;;
     heartbeat-soak) echo "SOAK_VUS=${SOAK_VUS:-300} SOAK_DURATION=${SOAK_DURATION:-40s} SOAK_JOIN_SPREAD=${SOAK_JOIN_SPREAD:-10}" ;;
     bots) echo "BOTS_INVENTED=${BOTS_INVENTED:-2000} BOTS_HONEST=${BOTS_HONEST:-500}" ;;
@@ -105,6 +105,26 @@ limit() {
   esac
 }
 
+# The rush ends in a sell-out: how long after the last sale the last waiting
+# user heard of it (the latest sold_out_seen_at minus the latest sale_at,
+# both epoch ms in the summary); fails at 5 s or more.
+sold_out_lag() { # summary file
+  python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+sold = m.get("payments_confirmed", {}).get("count", 0)
+last_sale, last_seen = m.get("sale_at", {}).get("max"), m.get("sold_out_seen_at", {}).get("max")
+waiting = m.get("sold_out_waiting", {}).get("count", 0)
+if last_sale is None or last_seen is None:
+    sys.exit(f"rush: no sell-out measured (sales: {sold}, waiting users told sold out: {waiting})")
+lag = (last_seen - last_sale) / 1000
+bound = m.get("sold_out_notice_bound_ms", {}).get("max", 0) / 1000
+print(f"FIGURE rush sell-out: {sold} seats sold; {waiting} waiting users told sold out, "
+      f"the last {lag:.2f} s after the last sale (per-user bound {bound:.2f} s)")
+sys.exit(1 if lag >= 5 else 0)
+PY
+}
+
 mkdir -p target/k6
 failed=()
 for name in "${scripts[@]}"; do
@@ -118,6 +138,9 @@ for name in "${scripts[@]}"; do
     k6 run --quiet --no-color --summary-export "target/k6/$name-summary.json" \
       -e QUEUE_URL="$QUEUE_URL" -e API_URL="$API_URL" -e ADMIN_API_KEY="$ADMIN_API_KEY" -e AUTH="${AUTH:-jwt}" \
       "${env_args[@]}" "${extra[@]}" "deploy/k6/$name.js" || status=$?
+  if [[ $name == rush && $status == 0 ]]; then
+    sold_out_lag "target/k6/$name-summary.json" || status=99
+  fi
   case $status in
     0) log "$name: thresholds and invariants held (summary: target/k6/$name-summary.json)" ;;
     99) log "$name: a threshold failed"; failed+=("$name") ;;

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Starts the whole system locally: Redis and MariaDB (installed and started
 # if missing), the queue service, the reservation service and the demo page;
-# creates a demo queue and concert; prints the URLs and development keys.
+# creates a demo queue and concert, plus a sale that opens a minute after
+# the start (a pre-queue, a draw at the opening and a line of two active
+# buyers, so a visitor has to wait); prints the URLs, ids and development keys.
 #
 #   scripts/run.sh            run in the foreground; Ctrl-C stops everything
 #   scripts/run.sh --detach   leave it running; scripts/stop.sh stops it
 #
 # Environment: QUEUE_PORT (8081), RESERVATION_PORT (8082), WEB_PORT (8080),
 # PROFILE (release|debug, default release), DB_NAME (concert),
-# REDIS_KEY_PREFIX (empty). Stacks on different ports run side by side; give
+# REDIS_KEY_PREFIX (empty), CARGO_TARGET_DIR (target). Stacks on different ports run side by side; give
 # each its own DB_NAME and REDIS_KEY_PREFIX so they do not share data.
 # Development keys (printed at start): QUEUE_TOKEN_SECRET, ADMIN_API_KEY,
 # AUTH_JWT_SECRET; TRUSTED_PROXIES (127.0.0.1/32). The stack runs in JWT mode
@@ -67,7 +69,7 @@ if [[ $PROFILE == release ]]; then
 else
   cargo build --locked -p queue-service -p reservation-service
 fi
-bin=target/$PROFILE
+bin=${CARGO_TARGET_DIR:-target}/$PROFILE
 
 mysql_admin -e "CREATE DATABASE IF NOT EXISTS \`$DB_NAME\`"
 
@@ -92,9 +94,9 @@ admin=(-fsS -H "Authorization: Bearer $ADMIN_API_KEY" -H 'Content-Type: applicat
 # every setting, so this also resets limits an earlier run may have set).
 curl "${admin[@]}" -X PUT "http://127.0.0.1:$QUEUE_PORT/v1/admin/queues/demo" \
   -d '{"max_active": 50, "admit_per_second": 5, "active_ttl_seconds": 600, "heartbeat_ttl_seconds": 60}' >/dev/null
+now=$(date -u +%s)
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 if ! curl -fsS "http://127.0.0.1:$RESERVATION_PORT/v1/concerts" | grep -q '"queue_id":"demo"'; then
-  now=$(date -u +%s)
-  iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
   curl "${admin[@]}" -X POST "http://127.0.0.1:$RESERVATION_PORT/v1/admin/concerts" -d "{
     \"title\": \"Demo Night\", \"queue_id\": \"demo\",
     \"schedules\": [{\"starts_at\": \"$(iso $((now + 30 * 86400)))\",
@@ -103,9 +105,31 @@ if ! curl -fsS "http://127.0.0.1:$RESERVATION_PORT/v1/concerts" | grep -q '"queu
                      \"seat_count\": 100, \"price\": 5000}]}" >/dev/null
 fi
 
+# A sale where the visitor has to wait: it opens a minute from now (until
+# then joiners are in the pre-queue, ordered by a draw at the opening), two
+# buyers at a time, one more a second, 20 seats. A new queue and concert per
+# start, so the opening is always ahead.
+opening_id=opening-$now
+opens_at=$(iso $((now + 60)))
+curl "${admin[@]}" -X PUT "http://127.0.0.1:$QUEUE_PORT/v1/admin/queues/$opening_id" \
+  -d "{\"max_active\": 2, \"admit_per_second\": 1, \"active_ttl_seconds\": 300, \"heartbeat_ttl_seconds\": 60,
+       \"opens_at\": \"$opens_at\", \"prequeue_spread_seconds\": 5}" >/dev/null
+opening_concert=$(curl "${admin[@]}" -X POST "http://127.0.0.1:$RESERVATION_PORT/v1/admin/concerts" -d "{
+  \"title\": \"Opening Night\", \"queue_id\": \"$opening_id\",
+  \"schedules\": [{\"starts_at\": \"$(iso $((now + 30 * 86400)))\",
+                   \"booking_opens_at\": \"$(iso $((now - 3600)))\",
+                   \"booking_closes_at\": \"$(iso $((now + 29 * 86400)))\",
+                   \"seat_count\": 20, \"price\": 7500}]}" \
+  | python3 -c 'import json,sys; c=json.load(sys.stdin); print(c["id"], c["schedules"][0]["id"])')
+read -r opening_concert_id opening_schedule_id <<<"$opening_concert"
+page_query="queue_url=http://127.0.0.1:$QUEUE_PORT&api_url=http://127.0.0.1:$RESERVATION_PORT"
+
 cat <<INFO
 
-  Demo page          http://127.0.0.1:$WEB_PORT/
+  Demo page          http://127.0.0.1:$WEB_PORT/?$page_query
+  A sale to wait for http://127.0.0.1:$WEB_PORT/?$page_query&queue_id=$opening_id
+                     queue $opening_id opens at $opens_at (pre-queue and draw until then),
+                     max_active 2; concert $opening_concert_id, schedule $opening_schedule_id, 20 seats at 7,500
   Queue service      http://127.0.0.1:$QUEUE_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
   Reservation        http://127.0.0.1:$RESERVATION_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
   Demo queue id      demo

@@ -77,6 +77,10 @@ export function setup() {
     active_ttl_seconds: 600,
     heartbeat_ttl_seconds: 120,
     limits: NO_ABUSE_LIMITS,
+    // Everyone is to be admitted before the instant, though the hall is
+    // small: the queue otherwise admits at most admit_per_seat (default 2)
+    // active users per seat left.
+    admit_per_seat: 100,
   });
   const { schedule } = createConcert({ title: `k6 hot seat ${queueId}`, queueId, seatCount: SEATS, price: 1000 });
   const seat = allSeats(schedule.id).find((s) => s.number === 1);

@@ -301,11 +301,18 @@ export function leave(queueId, userId, token) {
 /**
  * Issues a token and polls the heartbeat, sleeping exactly poll_after_ms
  * between polls (never faster), until the token is active, it leaves the
- * queue (410), or `deadlineMs` (epoch ms) passes.
- * Returns {outcome: 'active'|'left'|'timeout'|'error', token, status, polls}.
+ * queue (410), the sale is sold out (409 SOLD_OUT on joining, or status
+ * sold_out: stop polling), or `deadlineMs` (epoch ms) passes.
+ * Returns {outcome: 'active'|'left'|'timeout'|'error'|'sold_out', token,
+ * status, polls, soldOutAt, lastPollAt}: for sold_out, soldOutAt is when the
+ * answer came and lastPollAt when the previous answer (not sold out) came;
+ * both are null when the join itself was refused.
  */
 export function waitUntilActive(queueId, userId, deadlineMs, onPoll) {
   const issued = issueToken(queueId, userId);
+  if (issued.status === 409 && code(issued) === 'SOLD_OUT') {
+    return { outcome: 'sold_out', polls: 0, soldOutAt: null, lastPollAt: null };
+  }
   const issuedOk = check(issued, {
     'token issued (201/200)': (r) => r.status === 201 || r.status === 200,
     'issue answer has a token and poll_after_ms': (r) => {
@@ -317,7 +324,9 @@ export function waitUntilActive(queueId, userId, deadlineMs, onPoll) {
   let status = json(issued);
   const token = status.token;
   let polls = 0;
+  let lastPollAt = Date.now();
   while (status.status !== 'active') {
+    if (status.status === 'sold_out') return { outcome: 'sold_out', token, status, polls, soldOutAt: Date.now(), lastPollAt };
     const waitMs = status.poll_after_ms;
     if (Date.now() + waitMs > deadlineMs) return { outcome: 'timeout', token, status, polls };
     sleep(waitMs / 1000);
@@ -330,6 +339,7 @@ export function waitUntilActive(queueId, userId, deadlineMs, onPoll) {
     });
     if (!ok) return { outcome: 'error', token, status, polls };
     status = json(res);
+    if (status.status !== 'sold_out') lastPollAt = Date.now();
   }
   return { outcome: 'active', token, status, polls };
 }

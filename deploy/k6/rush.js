@@ -1,8 +1,12 @@
-// rush.js: the sale opens. Arrivals ramp up (ramping-arrival-rate); each
-// iteration is one user who tops up the balance, takes a place in line,
-// polls the heartbeat as told (poll_after_ms), and once admitted holds a
-// random available seat (another one on 409), pays, and checks that the
-// payment is idempotent and that it freed the queue slot.
+// rush.js: the sale opens and sells out. Arrivals ramp up
+// (ramping-arrival-rate); each iteration is one user who tops up the
+// balance, takes a place in line, polls the heartbeat as told
+// (poll_after_ms), and once admitted holds a random available seat (another
+// one on 409), pays, and checks that the payment is idempotent and that it
+// freed the queue slot. There are fewer seats than users (by default 60 %
+// of the most arrivals the stages allow), so the run ends in a sell-out:
+// users still waiting then are told `sold_out` by their next heartbeat and
+// stop; later arrivals are refused with 409 SOLD_OUT.
 //
 //   k6 run deploy/k6/rush.js
 //   RUSH_RATE=10 RUSH_RAMP=10s RUSH_HOLD=20s RUSH_SEATS=200 k6 run deploy/k6/rush.js   # short
@@ -11,9 +15,11 @@
 // API_URL [http://127.0.0.1:8082], ADMIN_API_KEY [dev key], AUTH [jwt] (see
 // lib.js: each user signs in through the development sign-in), RUSH_RATE
 // arrivals/s at the peak [30], RUSH_RAMP [30s], RUSH_HOLD at peak [60s],
-// RUSH_RAMP_DOWN [10s], RUSH_SEATS [50000], RUSH_PRICE [5000],
+// RUSH_RAMP_DOWN [10s], RUSH_SEATS [60 % of the most arrivals], RUSH_PRICE [5000],
 // RUSH_MAX_ACTIVE [100], RUSH_ADMIT_PER_SECOND [20], RUSH_MAX_WAIT seconds
-// a user waits in line before giving up [120], RUSH_MAX_VUS [600].
+// a user waits in line before giving up [120], RUSH_MAX_VUS [600],
+// RUSH_HEARTBEAT_TTL seconds [9] (waiting users poll at least every third
+// of it, which bounds how late they hear of the sell-out).
 // The queue's per-address and per-user limits and the early-poll refusal
 // are off (NO_ABUSE_LIMITS): every simulated user comes from this machine.
 //
@@ -34,7 +40,21 @@
 //     no money is lost or invented), and the sum over users must equal the
 //     number of sold seats. The seat table and the payment ledger are
 //     separate tables, so an oversold seat or a lost/duplicated payment
-//     shows up as a mismatch.
+//     shows up as a mismatch;
+//   * the sale sold out: every seat is sold.
+// And as thresholds (in the summary):
+//   * sold_out_notice_bound_ms max < 5000: a waiting user who hears
+//     `sold_out` at T had heard "not sold out" at its previous poll P, so
+//     the last seat was sold after P minus the seat counts' staleness (they
+//     are written every 500 ms; 1 s is allowed): T - P + 1000 bounds, per
+//     user and without shared clocks between VUs, how long it went on
+//     polling after the last sale;
+//   * sold_out_waiting count > 0: someone was still waiting at the
+//     sell-out (else the bound above measured nothing).
+// The exact figure, the last user's notice minus the last sale (both epoch
+// ms, as Trends sale_at and sold_out_seen_at), is worked out from the
+// summary by scripts/load.sh, which also fails the run when it is 5 s or
+// more.
 
 import http from 'k6/http';
 import { check, sleep } from 'k6';
@@ -68,12 +88,14 @@ const RATE = envInt('RUSH_RATE', 30);
 const RAMP = envStr('RUSH_RAMP', '30s');
 const HOLD = envStr('RUSH_HOLD', '60s');
 const RAMP_DOWN = envStr('RUSH_RAMP_DOWN', '10s');
-const SEATS = envInt('RUSH_SEATS', 50000);
+const SEATS_SHARE = 0.6; // of the most arrivals, by default
 const PRICE = envInt('RUSH_PRICE', 5000);
 const MAX_ACTIVE = envInt('RUSH_MAX_ACTIVE', 100);
 const ADMIT_PER_SECOND = envInt('RUSH_ADMIT_PER_SECOND', 20);
 const MAX_WAIT_S = envInt('RUSH_MAX_WAIT', 120);
 const MAX_VUS = envInt('RUSH_MAX_VUS', 600);
+const HEARTBEAT_TTL_S = envInt('RUSH_HEARTBEAT_TTL', 9);
+const STALE_COUNTS_MS = 1000;
 const SEAT_PAGE = 20;
 const HOLD_ATTEMPTS = 6;
 
@@ -82,6 +104,7 @@ const STAGES = [
   { target: RATE, duration: HOLD },
   { target: 0, duration: RAMP_DOWN },
 ];
+const SEATS = envInt('RUSH_SEATS', Math.max(1, Math.floor(maxArrivals(0, STAGES) * SEATS_SHARE)));
 
 export const options = {
   scenarios: {
@@ -105,6 +128,8 @@ export const options = {
     payment_replays_differing: ['count==0'],
     'http_req_duration{name:hold}': ['p(99)<3000'],
     'http_req_duration{name:heartbeat}': ['p(99)<2000'],
+    sold_out_notice_bound_ms: ['max<5000'],
+    sold_out_waiting: ['count>0'], // someone was still waiting at the sell-out
   },
   summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'],
 };
@@ -112,7 +137,12 @@ export const options = {
 const paymentsConfirmed = new Counter('payments_confirmed');
 const holdsSucceeded = new Counter('holds_succeeded');
 const holdConflicts = new Counter('hold_conflicts');
-const soldOut = new Counter('sold_out');
+const soldOut = new Counter('sold_out'); // admitted, but no seat was left to hold
+const soldOutWaiting = new Counter('sold_out_waiting'); // told sold_out while waiting
+const soldOutOnJoin = new Counter('sold_out_on_join'); // refused with 409 SOLD_OUT
+const soldOutNoticeBound = new Trend('sold_out_notice_bound_ms', true);
+const saleAt = new Trend('sale_at'); // epoch ms of each confirmed payment
+const soldOutSeenAt = new Trend('sold_out_seen_at'); // epoch ms a waiting user heard sold_out
 const gaveUp = new Counter('gave_up_waiting');
 const evicted = new Counter('evicted');
 const replaysDiffering = new Counter('payment_replays_differing');
@@ -128,7 +158,7 @@ export function setup() {
     max_active: MAX_ACTIVE,
     admit_per_second: ADMIT_PER_SECOND,
     active_ttl_seconds: 300,
-    heartbeat_ttl_seconds: 60,
+    heartbeat_ttl_seconds: HEARTBEAT_TTL_S,
     limits: NO_ABUSE_LIMITS,
   });
   const { concertId, schedule } = createConcert({
@@ -203,6 +233,7 @@ export default function (data) {
   const i = exec.scenario.iterationInTest;
   const user = userOf(data.run, i);
   const started = Date.now();
+  soldOutWaiting.add(0); // the metric exists even in a run where nobody hears sold_out
 
   // 1. Top up 2 x price first (see the header for why 2x and this key).
   const charge = http.post(`${API_URL}/v1/users/me/balance/charges`, JSON.stringify({ amount: 2 * PRICE }), {
@@ -223,6 +254,17 @@ export default function (data) {
   if (line.outcome === 'left') {
     evicted.add(1);
     return;
+  }
+  if (line.outcome === 'sold_out') {
+    if (line.soldOutAt == null) {
+      soldOutOnJoin.add(1);
+      return;
+    }
+    soldOutWaiting.add(1);
+    soldOutSeenAt.add(line.soldOutAt);
+    soldOutNoticeBound.add(line.soldOutAt - line.lastPollAt + STALE_COUNTS_MS);
+    return; // told to stop: no further polls
+
   }
   if (line.outcome !== 'active') return;
   timeInLine.add(Date.now() - started);
@@ -249,6 +291,7 @@ export default function (data) {
     'payment took exactly the price': (r) => r.status === 200 && json(r).amount === PRICE && json(r).balance === PRICE,
   });
   if (!paid) return;
+  saleAt.add(Date.now());
   paymentsConfirmed.add(1);
   const receipt = json(pay);
   const replay = http.post(`${API_URL}/v1/reservations/${hold.reservation_id}/payment`, null, {
@@ -331,4 +374,5 @@ export function teardown(data) {
   );
   if (counts.sold !== payments) abortRun(`${counts.sold} seats sold but ${payments} payments taken`);
   if (payments === 0) abortRun('no payment was taken: the run tested nothing');
+  if (counts.sold !== SEATS) abortRun(`the sale did not sell out: ${counts.sold} of ${SEATS} seats sold`);
 }

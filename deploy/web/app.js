@@ -49,7 +49,11 @@ const state = {
   schedule: null,
   seats: new Map(), // seat id -> seat
   seatCursor: 0,
-  hold: null, // {reservation_id, seat_id, number, price, hold_expires_at}
+  hold: null, // {reservation_id, seat_id, number, price, hold_expires_at, queueToken}
+  opensAt: null, // the queue's opening (Date), while in the pre-queue
+  seatsLeft: null, // {left, held} from the last status, when a concert feeds the line
+  soldOut: false,
+  drawInfo: null, // GET /v1/queues/{id}'s opens_at and draw, once fetched
   balance: null,
   payKey: null, // Idempotency-Key of the payment attempt in flight or to retry
   charge: null, // {key, amount} of the charge attempt to retry
@@ -165,7 +169,9 @@ async function userCall(base, method, path, { headers = {}, body, queueToken = f
     call(base, method, path, {
       headers: {
         ...identityHeaders(),
-        ...(queueToken && state.token ? { 'X-Queue-Token': state.token } : {}),
+        ...(queueToken && (typeof queueToken === 'string' || state.token)
+          ? { 'X-Queue-Token': typeof queueToken === 'string' ? queueToken : state.token }
+          : {}),
         ...headers,
       },
       body,
@@ -330,7 +336,7 @@ function say(section, kind, text, code = '', { reveal = false } = {}) {
   box.dataset.kind = kind; // ok | info | warn | error
   box.dataset.code = code;
   box.textContent = text;
-  if (reveal) box.scrollIntoView({ block: 'nearest' });
+  if (reveal) box.scrollIntoView({ block: reveal === 'center' ? 'center' : 'nearest' });
 }
 
 function unsay(section) {
@@ -530,7 +536,9 @@ function cancelPow() {
 function refusedJoin(res, where) {
   const code = codeOf(res);
   const wait = res.retryAfterMs || 0;
-  if (res.status === 429) {
+  if (res.status === 409 && code === 'SOLD_OUT') {
+    soldOut(where);
+  } else if (res.status === 429) {
     const who = /user/i.test(res.problem?.detail || '') ? 'for your account' : 'from your network';
     blockJoin(wait);
     say(where, 'warn', `Too many new places ${who}; retry in ${seconds(wait)}.`, code || 'RATE_LIMITED', { reveal: true });
@@ -560,10 +568,31 @@ function setLabel(button, text) {
 }
 
 function applyStatus(status, generation) {
+  const previous = state.status;
   state.status = status.status;
   state.lastPollAfterMs = Math.max(Number(status.poll_after_ms) || FALLBACK_POLL_MS, 1);
+  showSeatsLeft(status);
   const progress = $('progress');
-  if (status.status === 'waiting') {
+  state.opensAt = status.status === 'pre_queue' && status.opens_at ? new Date(status.opens_at) : null;
+  $('keep-open').hidden = !(status.status === 'pre_queue' || status.status === 'waiting');
+  if (status.status === 'pre_queue') {
+    // Before the opening nobody has a position: everyone who joins before
+    // it is put in order by a random draw at the opening.
+    $('queue-status').textContent = 'In the draw';
+    $('position').textContent = 'drawn at the opening';
+    $('eta').textContent = '—';
+    progress.setAttribute('aria-valuetext', 'waiting for the opening');
+    if (previous !== 'pre_queue') {
+      say(
+        'queue',
+        'info',
+        `You are in the draw. The sale opens at ${clock(status.opens_at)}; then everyone who joined before the opening ` +
+          'is put in a random order, so there is no need to rush. Your position appears after the opening.',
+        'PRE_QUEUE',
+      );
+      loadDrawInfo(generation);
+    }
+  } else if (status.status === 'waiting') {
     const position = status.position;
     if (state.firstPosition == null || position > state.firstPosition) state.firstPosition = position;
     // Share of the way from where you joined to the head; 100 % means "your turn".
@@ -577,6 +606,13 @@ function applyStatus(status, generation) {
     progress.setAttribute('aria-valuetext', `position ${position}`);
     $('active-until').textContent = '';
     state.activeUntil = null;
+    if (previous === 'pre_queue') {
+      say('queue', 'info', `The queue has opened and the draw is made: you are number ${position.toLocaleString('en-US')} in line.`, 'DRAWN');
+      loadDrawInfo(generation);
+    }
+  } else if (status.status === 'sold_out') {
+    soldOut('queue');
+    return; // nothing to wait for: no further polls
   } else if (status.status === 'active') {
     $('queue-status').textContent = "It's your turn";
     $('position').textContent = '—';
@@ -592,6 +628,79 @@ function applyStatus(status, generation) {
   }
   $('queue-section').dataset.status = status.status;
   schedulePoll(state.lastPollAfterMs, generation);
+}
+
+/** Seats left in the sale, from a token status (null: no concert feeds the line). */
+function showSeatsLeft(status) {
+  const left = status.seats_left;
+  const held = status.seats_held;
+  const box = $('seats-left');
+  if (left == null) {
+    state.seatsLeft = null;
+    box.textContent = '—';
+    box.dataset.left = '';
+    $('seats-held-note').hidden = true;
+    return;
+  }
+  state.seatsLeft = { left, held: held ?? 0 };
+  box.dataset.left = String(left);
+  box.textContent = left.toLocaleString('en-US');
+  // Every seat is taken but some are only held: unpaid holds run out and
+  // those seats go back on sale, so waiting is still worth it.
+  const note = $('seats-held-note');
+  note.hidden = !(left === 0 && held > 0);
+  if (!note.hidden) {
+    note.textContent = `No seat is free right now, but ${held.toLocaleString('en-US')} ${held === 1 ? 'is' : 'are'} held by buyers who have not paid yet; some may come back. Keep waiting.`;
+  }
+}
+
+/** Sold out: nothing left and nothing held. Stops every poll; `where` says it. */
+function soldOut(where) {
+  stopPolling();
+  state.soldOut = true;
+  state.status = 'sold_out';
+  state.opensAt = null;
+  state.activeUntil = null;
+  if (state.token) state.generation++; // ignore answers still in flight
+  state.token = null;
+  if (!state.paid && !state.hold) resetBooking();
+  resetProgress();
+  $('queue-section').hidden = where !== 'queue' && $('queue-section').hidden;
+  $('queue-section').dataset.status = 'sold_out';
+  $('queue-status').textContent = 'Sold out';
+  $('position').textContent = '—';
+  $('eta').textContent = '—';
+  $('seats-left').textContent = '0';
+  $('seats-left').dataset.left = '0';
+  $('seats-held-note').hidden = true;
+  $('keep-open').hidden = true;
+  $('leave').hidden = true;
+  $('rejoin').hidden = true;
+  setJoinEnabled(true);
+  say(
+    where,
+    'error',
+    'Sold out: every seat has been sold and none is held any more, so no seat can come back. You can close this page; it has stopped checking.',
+    'SOLD_OUT',
+    { reveal: 'center' }, // it ends the visit: not at the screen's very edge
+  );
+}
+
+/** The queue's opening and its draw (commitment before, seed and entrants after). */
+async function loadDrawInfo(generation) {
+  const res = await call(QUEUE_URL, 'GET', QUEUE_PATH);
+  if (generation !== state.generation || !res.ok) return;
+  state.drawInfo = res.data;
+  const draw = res.data.draw;
+  const el = $('draw-info');
+  if (!draw) {
+    el.textContent = '';
+    return;
+  }
+  el.dataset.drawn = draw.seed ? 'true' : 'false';
+  el.textContent = draw.seed
+    ? `Draw made at ${clock(draw.drawn_at)} among ${count(draw.entrants)} people; seed ${draw.seed.slice(0, 16)}…, commitment ${draw.commitment.slice(0, 16)}… — anyone can check it.`
+    : `Draw commitment (published before the opening, so the order cannot be chosen afterwards): ${draw.commitment.slice(0, 16)}…`;
 }
 
 function schedulePoll(delayMs, generation) {
@@ -679,7 +788,18 @@ function leftTheLine(res) {
   setLabel($('rejoin'), 'Rejoin the line');
   setJoinEnabled(true);
   tick();
-  if (!state.paid) {
+  const hold = state.hold;
+  if (hold && !state.paid && new Date(hold.hold_expires_at).getTime() > Date.now()) {
+    // The turn is over, but the seat stays held (and payable) until the
+    // hold ends: keep the payment step, drop only the seat picking.
+    state.booking = false;
+    $('booking-section').hidden = true;
+    const message =
+      `Your turn in the line has ended, but seat ${hold.number} stays held for you until ` +
+      `${clock(hold.hold_expires_at)}: you can still pay for it until then.`;
+    say('queue', 'warn', message, 'TURN_ENDED_HOLD_KEPT');
+    say('pay', 'warn', message, 'TURN_ENDED_HOLD_KEPT');
+  } else if (!state.paid) {
     resetBooking();
     say(
       'queue',
@@ -817,7 +937,14 @@ function renderSeats() {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = `seat ${status}`;
-    b.textContent = String(seat.number);
+    const number = document.createElement('span');
+    number.className = 'seat-number';
+    number.textContent = String(seat.number);
+    const price = document.createElement('span');
+    price.className = 'seat-price';
+    price.dataset.testid = 'seat-price';
+    price.textContent = money(seat.price);
+    b.replaceChildren(number, price);
     b.dataset.testid = `seat-${seat.number}`;
     b.dataset.status = status;
     b.dataset.seatId = String(seat.id);
@@ -853,10 +980,12 @@ async function holdSeat(seat) {
   if (generation !== state.generation) return;
   const code = codeOf(res);
   if (res.ok) {
-    state.hold = { ...res.data, number: seat.number };
+    // The hold keeps the queue token it was made with: a held seat stays
+    // payable until the hold ends, even after the turn in line is over.
+    state.hold = { ...res.data, number: seat.number, queueToken: state.token };
     state.payKey = null;
     markSeat(seat.id, 'held');
-    say('seats', 'ok', `Seat ${seat.number} is held for you until ${clock(res.data.hold_expires_at)}. Pay before then.`, 'HELD');
+    say('seats', 'ok', `Seat ${seat.number} (${money(res.data.price)}) is held for you until ${clock(res.data.hold_expires_at)}. Pay before then.`, 'HELD');
     showHold();
     return;
   }
@@ -907,7 +1036,7 @@ function renderHoldText() {
 async function releaseSeat() {
   const hold = state.hold;
   if (!hold) return;
-  const res = await api('DELETE', `/v1/reservations/${hold.reservation_id}`, { queueToken: true });
+  const res = await api('DELETE', `/v1/reservations/${hold.reservation_id}`, { queueToken: hold.queueToken || true });
   if (!res.ok && res.status !== 404) {
     say('pay', 'error', `Could not release seat ${hold.number}. ${explain(res)}`, codeOf(res), { reveal: true });
     return;
@@ -968,7 +1097,7 @@ async function pay() {
   $('pay').disabled = true;
   say('pay', 'info', `Paying for seat ${hold.number}…`);
   const res = await api('POST', `/v1/reservations/${hold.reservation_id}/payment`, {
-    queueToken: true,
+    queueToken: hold.queueToken || true,
     headers: { 'Idempotency-Key': state.payKey },
   });
   if (generation !== state.generation) return;
@@ -1050,11 +1179,31 @@ function tick() {
   } else {
     $('next-poll').textContent = '—';
   }
-  if (state.activeUntil && state.status === 'active') {
+  const opening = state.status === 'pre_queue' && state.opensAt;
+  $('opens-fact').hidden = !opening;
+  if (opening) {
+    const left = (state.opensAt.getTime() - Date.now()) / 1000;
+    $('opens-in').textContent = left > 0 ? `in ${duration(left)} (${state.opensAt.toLocaleTimeString()})` : 'now: the draw is being made';
+  }
+  // The deadline that applies: with a seat held, the hold's expiry (a held
+  // seat stays payable until then, even after the turn in line has ended);
+  // otherwise the end of the turn.
+  const deadline = $('active-until');
+  if (state.hold && !state.paid) {
+    const until = new Date(state.hold.hold_expires_at);
+    const left = (until.getTime() - Date.now()) / 1000;
+    deadline.dataset.deadline = 'hold';
+    deadline.textContent =
+      left > 0
+        ? `Pay by ${until.toLocaleTimeString()} (${duration(left)} left): your hold on seat ${state.hold.number} ends then.`
+        : `Your hold on seat ${state.hold.number} ended at ${until.toLocaleTimeString()}.`;
+  } else if (state.activeUntil && state.status === 'active') {
     const left = (state.activeUntil.getTime() - Date.now()) / 1000;
-    $('active-until').textContent = `Your turn lasts until ${state.activeUntil.toLocaleTimeString()} (${duration(left)} left).`;
-  } else if (state.status !== 'active') {
-    $('active-until').textContent = '';
+    deadline.dataset.deadline = 'turn';
+    deadline.textContent = `Your turn lasts until ${state.activeUntil.toLocaleTimeString()} (${duration(left)} left).`;
+  } else {
+    deadline.dataset.deadline = '';
+    deadline.textContent = '';
   }
   // A refused join counts down on its buttons, not in the live region
   // (which would read the number out every second).

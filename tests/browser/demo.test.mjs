@@ -24,6 +24,16 @@
 //    disabled sign-in (404) says what the page needs; ?auth=header sends
 //    X-User-Id instead of a token.
 // 4. The whole purchase on a 390×844 phone: the 402 message appears in view.
+// 5. A sale with an opening (opens_at), one page on a desktop and one on a
+//    phone: before it both are in the draw (no position, a countdown, "keep
+//    this tab open", the draw's commitment); at it the draw orders them, one
+//    is admitted and the other waits at #1 with the seats left; each holds a
+//    seat (price on the seat map, "pay by" the hold's expiry), is refused
+//    for lack of money (on the phone the message is by the Pay button),
+//    tops up and pays.
+// 6. Sold out, on a desktop and on a phone: while the last seat is held the
+//    waiting page says seats may come back; once it is paid the page says
+//    sold out and polls no more; a newcomer's join is refused (409 SOLD_OUT).
 // Screenshots go to target/browser/.
 
 import assert from 'node:assert/strict';
@@ -721,3 +731,180 @@ test('phone (390×844): the whole purchase, and the 402 message appears in view'
   await page.context().close();
   assertNoPageErrors('phone');
 });
+
+// ------------------------------------------------------------ the sale's whole life
+
+/** Holds seat `number` on a page, tops up what it costs, pays; checks the messages stay by the buttons. */
+async function buySeat(page, number, { phone = false } = {}) {
+  await page.waitForSelector(`[data-testid="seat-${number}"][data-status="available"]:not([disabled])`);
+  assert.equal((await byTestId(page, `seat-${number}`).locator('[data-testid="seat-price"]').textContent()).trim(), PRICE.toLocaleString('en-US'), 'the seat map shows the price');
+  await byTestId(page, `seat-${number}`).click();
+  await page.waitForSelector(`[data-testid="seat-${number}"][data-status="mine"]`);
+  // The deadline shown is the hold's expiry, the one that applies now.
+  await page.waitForSelector('[data-testid="active-until"][data-deadline="hold"]');
+  assert.match(await byTestId(page, 'active-until').textContent(), new RegExp(`Pay by .* your hold on seat ${number} ends then`));
+  assert.match(await byTestId(page, 'hold').textContent(), /The hold ends in/);
+  await byTestId(page, 'pay').click();
+  const refused = await waitForMessage(page, 'INSUFFICIENT_BALANCE', `paying for seat ${number} without money`, 'pay');
+  assert.match(refused.text, /Insufficient balance/);
+  if (phone) {
+    const message = await inViewport(page, '[data-testid="pay-message"]');
+    const button = await inViewport(page, '[data-testid="pay"]');
+    assert.ok(message.inside && button.inside, `the failed payment's message (top ${message.top}) and the Pay button (top ${button.top}) are both in the ${message.height} px viewport`);
+    assert.ok(Math.abs(message.top - button.bottom) < 200, `the message is next to the Pay button (${message.top - button.bottom} px below it)`);
+  }
+  await byTestId(page, 'charge').click();
+  await waitForMessage(page, 'CHARGED', 'topping up', 'pay');
+  await byTestId(page, 'pay').click();
+  await waitForMessage(page, 'CONFIRMED', `paying for seat ${number}`, 'pay');
+  assert.equal((await byTestId(page, 'payment-status').textContent()).trim(), 'confirmed');
+}
+
+test('a sale with an opening: pre-queue countdown and draw, then position, admission and payment, on desktop and on a phone', { timeout: 180_000 }, async (t) => {
+  const queueId = `browser-open-${suffix}`;
+  const opensAtMs = Math.ceil((Date.now() + 15_000) / 1000) * 1000;
+  const opensAt = new Date(opensAtMs).toISOString().replace(/\.\d+Z$/, 'Z');
+  let desk;
+  let phone;
+  const heartbeats = { desk: 0, phone: 0 };
+
+  await t.test('a queue that opens in 15 s (one buyer at a time) and a concert of 4 seats', async () => {
+    await configureQueue(queueId, 1, { opens_at: opensAt, prequeue_spread_seconds: 2 });
+    await createConcert(queueId, 4);
+    const info = await expectStatus(http(QUEUE_URL, 'GET', `/v1/queues/${queueId}`), 200, 'read the queue');
+    assert.equal(info.opens_at, opensAt);
+    assert.match(info.draw?.commitment || '', /^[0-9a-f]{64}$/, 'the draw commitment is published before the opening');
+    assert.equal(info.draw.seed, null, 'the seed is secret until the opening');
+  });
+
+  await t.test('both join before the opening: in the draw, no position, a countdown, "keep this tab open"', async () => {
+    desk = await openPage('desk', queueId);
+    phone = await openPage('phone-open', queueId, { device: PHONE });
+    for (const [name, page] of [['desk', desk], ['phone', phone]]) {
+      page.on('request', (req) => req.url().endsWith(`/v1/queues/${queueId}/heartbeat`) && heartbeats[name]++);
+      await signInAndJoin(page, `${name}-open-${suffix}`);
+    }
+    for (const page of [desk, phone]) {
+      await waitForStatus(page, 'pre_queue', 'joining before the opening');
+      const m = await waitForMessage(page, 'PRE_QUEUE', 'joining before the opening', 'queue');
+      assert.match(m.text, /You are in the draw/);
+      assert.equal((await byTestId(page, 'position').textContent()).trim(), 'drawn at the opening');
+      await page.waitForFunction(() => /^in \d+ s \(/.test(document.querySelector('[data-testid="opens-in"]').textContent));
+      assert.equal(await byTestId(page, 'keep-open').isVisible(), true);
+      assert.match(await byTestId(page, 'keep-open').textContent(), /Keep this tab open; you will be moved on automatically/);
+      await page.waitForFunction(() => /Draw commitment/.test(document.querySelector('[data-testid="draw-info"]').textContent));
+    }
+    await shot(desk, 'pre-queue.png');
+    await shot(phone, 'phone-pre-queue.png', { fullPage: false });
+  });
+
+  let first;
+  let second;
+  await t.test('at the opening the draw orders them: one is admitted, the other waits at #1 with seats left', async () => {
+    const before = { ...heartbeats };
+    const states = async () => Promise.all([desk, phone].map((p) => p.$eval('#queue-section', (s) => s.dataset.status)));
+    await waitFor('both pages to leave the pre-queue', async () => (await states()).every((s) => s === 'waiting' || s === 'active'), 40_000);
+    assert.ok(Date.now() >= opensAtMs, 'nobody left the pre-queue before the opening');
+    // The pages polled about when told (at the opening), not every second.
+    assert.ok(before.desk <= 2 && before.phone <= 2, `pre-queue heartbeats before the opening: ${JSON.stringify(before)}`);
+    const [deskState] = await states();
+    [first, second] = deskState === 'active' ? [desk, phone] : [phone, desk];
+    await waitForStatus(first, 'active', 'the first of the draw');
+    await waitForStatus(second, 'waiting', 'the second of the draw');
+    assert.equal((await byTestId(second, 'position').textContent()).trim(), '#1');
+    await waitForMessage(second, 'DRAWN', 'the second after the opening', 'queue');
+    await second.waitForFunction(() => /Draw made at .* among 2 people/.test(document.querySelector('[data-testid="draw-info"]').textContent));
+    await second.waitForSelector('[data-testid="seats-left"][data-left="4"]');
+    assert.equal(await byTestId(second, 'keep-open').isVisible(), true);
+    const info = await expectStatus(http(QUEUE_URL, 'GET', `/v1/queues/${queueId}`), 200, 'read the queue');
+    assert.equal(info.draw.entrants, 2);
+    assert.match(info.draw.seed, /^[0-9a-f]{64}$/);
+    await shot(second, second === phone ? 'phone-drawn-waiting.png' : 'drawn-waiting.png', { fullPage: second !== phone });
+  });
+
+  await t.test('the first buys a seat; the second is admitted and buys one too', async () => {
+    await buySeat(first, 1, { phone: first === phone });
+    await waitForStatus(second, 'active', 'the second after the first paid');
+    await buySeat(second, 2, { phone: second === phone });
+    await shot(phone, 'phone-open-paid.png', { fullPage: false });
+  });
+
+  await desk?.context().close();
+  await phone?.context().close();
+  assertNoPageErrors('a sale with an opening');
+});
+
+for (const [label, device] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  test(`sold out (${label}): "seats may come back" while the last seat is held, then sold out with no further polling, and joining is refused`, { timeout: 120_000 }, async (t) => {
+    const queueId = `browser-sold-${label}-${suffix}`;
+    const buyer = `buyer-${label}-${suffix}`;
+    let schedule;
+    let keepAlive;
+    t.after(() => clearInterval(keepAlive));
+    await configureQueue(queueId, 1);
+    schedule = await createConcert(queueId, 1);
+    const [seat] = await expectStatus(http(API_URL, 'GET', `/v1/schedules/${schedule.id}/seats`), 200, 'list seats');
+
+    // Someone else is admitted and holds the one seat.
+    const asBuyer = await bearer(buyer);
+    const issued = await expectStatus(http(QUEUE_URL, 'POST', `/v1/queues/${queueId}/tokens`, { headers: asBuyer }), 201, 'the buyer joins');
+    const withToken = { ...asBuyer, 'X-Queue-Token': issued.token };
+    const beat = () => http(QUEUE_URL, 'POST', `/v1/queues/${queueId}/heartbeat`, { headers: withToken });
+    await waitFor('the buyer to be admitted', async () => (await beat()).data?.status === 'active');
+    keepAlive = setInterval(() => beat().catch(() => {}), 2_000);
+    const hold = await expectStatus(
+      http(API_URL, 'POST', '/v1/reservations', { headers: withToken, body: { schedule_id: schedule.id, seat_id: seat.id } }),
+      201,
+      'the buyer holds the seat',
+    );
+
+    const page = await openPage(`sold-${label}`, queueId, { device });
+    const polls = [];
+    page.on('request', (req) => req.url().endsWith(`/v1/queues/${queueId}/heartbeat`) && polls.push(Date.now()));
+    await signInAndJoin(page, `waiter-${label}-${suffix}`);
+    await waitForStatus(page, 'waiting', 'joining behind the held seat');
+    await page.waitForSelector('[data-testid="seats-left"][data-left="0"]');
+    await page.waitForSelector('[data-testid="seats-held-note"]:not([hidden])');
+    assert.match(await byTestId(page, 'seats-held-note').textContent(), /1 is held .* some may come back/);
+    assert.equal(await byTestId(page, 'keep-open').isVisible(), true);
+    await shot(page, `${label}-seats-held.png`, { fullPage: label === 'desktop' });
+
+    // The buyer pays: nothing left, nothing held.
+    await expectStatus(
+      http(API_URL, 'POST', '/v1/users/me/balance/charges', { headers: { ...asBuyer, 'Idempotency-Key': `sold-${label}-${suffix}` }, body: { amount: PRICE } }),
+      200,
+      'the buyer tops up',
+    );
+    await expectStatus(
+      http(API_URL, 'POST', `/v1/reservations/${hold.reservation_id}/payment`, { headers: { ...withToken, 'Idempotency-Key': `pay-${label}-${suffix}` } }),
+      200,
+      'the buyer pays',
+    );
+    clearInterval(keepAlive);
+    const soldAt = Date.now();
+    const m = await waitForMessage(page, 'SOLD_OUT', 'the waiting page after the last seat was sold', 'queue');
+    const seenAfterMs = Date.now() - soldAt;
+    console.log(`# ${label}: the waiting page said sold out ${seenAfterMs} ms after the last sale`);
+    assert.match(m.text, /Sold out/);
+    const where = await inViewport(page, '[data-testid="queue-message"]');
+    assert.ok(where.inside, `the sold-out message is in view (top ${where.top}, bottom ${where.bottom}, viewport ${where.height})`);
+    assert.equal((await byTestId(page, 'queue-status').textContent()).trim(), 'Sold out');
+    assert.equal(await byTestId(page, 'keep-open').isVisible(), false);
+    assert.equal((await byTestId(page, 'next-poll').textContent()).trim(), '—');
+    const pollsAtSoldOut = polls.length;
+    await sleep(5_000);
+    assert.equal(polls.length, pollsAtSoldOut, 'no heartbeat after sold out');
+    await shot(page, `${label}-sold-out.png`, { fullPage: label === 'desktop' });
+
+    // A newcomer is told at once, next to the join button.
+    const late = await openPage(`late-${label}`, queueId, { device });
+    await signInAndJoin(late, `late-${label}-${suffix}`);
+    const refused = await waitForMessage(late, 'SOLD_OUT', 'joining a sold-out sale', 'join');
+    assert.match(refused.text, /Sold out/);
+    assert.ok((await inViewport(late, '[data-testid="join-message"]')).inside, 'the refusal is in view');
+    assert.equal(await byTestId(late, 'queue-section').isVisible(), false);
+    await page.context().close();
+    await late.context().close();
+    assertNoPageErrors(`sold out (${label})`);
+  });
+}

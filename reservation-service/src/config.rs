@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use shared::auth::AuthSettings;
 use shared::config::{HttpSettings, LogSettings, RedisSettings, SecretSettings, SettingsError};
+use shared::origin::{HEALTH_MAX_AGE_MS, SEATS_TTL_MS};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -24,8 +25,71 @@ pub struct Settings {
     pub holds: HoldSettings,
     pub balance: BalanceSettings,
     pub idempotency: IdempotencySettings,
+    pub seats_feed: SeatsFeedSettings,
+    pub origin_health: OriginHealthSettings,
     pub log: LogSettings,
 }
+
+/// The most either origin worker may wait between two writes: the seat
+/// counts expire after [`SEATS_TTL_MS`] and a health sample is ignored
+/// after [`HEALTH_MAX_AGE_MS`], so a period of at most a third of the
+/// shorter survives two missed rounds (1 s at the shared 3 s).
+const MAX_ORIGIN_PERIOD_MS: u64 = {
+    let health = HEALTH_MAX_AGE_MS as u64;
+    let shorter = if health < SEATS_TTL_MS {
+        health
+    } else {
+        SEATS_TTL_MS
+    };
+    shorter / 3
+};
+/// Below this the workers would cost more than the figures are worth.
+const MIN_ORIGIN_PERIOD_MS: u64 = 50;
+
+/// The seat counts the queue's scheduler admits by (see `seats_feed`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeatsFeedSettings {
+    /// How often the replica holding the feed lease counts and writes.
+    pub interval_ms: u64,
+}
+
+impl SeatsFeedSettings {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// This replica's health sample for the queue's scheduler (see `origin_health`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OriginHealthSettings {
+    /// How often the sample is published.
+    pub interval_ms: u64,
+}
+
+impl OriginHealthSettings {
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+fn validate_origin_period(variable: &'static str, value: u64) -> Result<(), SettingsError> {
+    if (MIN_ORIGIN_PERIOD_MS..=MAX_ORIGIN_PERIOD_MS).contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::OutOfRange {
+            variable,
+            expected: format!("between {MIN_ORIGIN_PERIOD_MS} and {MAX_ORIGIN_PERIOD_MS} ms"),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Plain names of this service's own settings, beside the common ones in
+/// `shared::config` (which both services share); overrides, like those.
+const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
+    ("SEATS_FEED_INTERVAL_MS", "seats_feed.interval_ms"),
+    ("ORIGIN_HEALTH_INTERVAL_MS", "origin_health.interval_ms"),
+];
 
 /// How long idempotency records are kept. A retry with the same key within
 /// the retention gets the first answer back; after it, the key is free
@@ -110,6 +174,12 @@ pub struct BalanceSettings {
 impl Settings {
     pub fn load(env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
         let settings: Settings = shared::config::load(env, |builder| {
+            let builder =
+                PLAIN_ENV_NAMES
+                    .iter()
+                    .try_fold(builder, |builder, (variable, key)| {
+                        builder.set_override_option(*key, env.get(*variable).cloned())
+                    })?;
             builder
                 .set_default("http.port", 8082)?
                 .set_default("database.url", "mysql://root@127.0.0.1:3306/concert")?
@@ -121,9 +191,16 @@ impl Settings {
                 .set_default("balance.max_charge_amount", 10_000_000)?
                 .set_default("idempotency.retention_hours", 24 * 7)?
                 .set_default("idempotency.purge_interval_ms", 60_000)?
-                .set_default("idempotency.purge_batch", 1000)
+                .set_default("idempotency.purge_batch", 1000)?
+                .set_default("seats_feed.interval_ms", 500)?
+                .set_default("origin_health.interval_ms", 1000)
         })?;
         settings.holds.validate()?;
+        validate_origin_period("SEATS_FEED_INTERVAL_MS", settings.seats_feed.interval_ms)?;
+        validate_origin_period(
+            "ORIGIN_HEALTH_INTERVAL_MS",
+            settings.origin_health.interval_ms,
+        )?;
         if !(1..=24 * 365).contains(&settings.idempotency.retention_hours) {
             return Err(SettingsError::OutOfRange {
                 variable: "IDEMPOTENCY_RETENTION_HOURS",
@@ -157,10 +234,34 @@ mod tests {
         assert_eq!(settings.holds.sweep_interval_ms, 1000);
         assert_eq!(settings.holds.sweep_batch, 500);
         assert_eq!(settings.balance.max_charge_amount, 10_000_000);
+        assert_eq!(settings.seats_feed.interval_ms, 500);
+        assert_eq!(settings.origin_health.interval_ms, 1000);
         assert_eq!(
             settings.database.url.expose_secret(),
             "mysql://root@127.0.0.1:3306/concert"
         );
+    }
+
+    #[test]
+    fn origin_periods_are_set_by_plain_names_over_prefixed_ones() {
+        let settings = load(&[
+            ("APP__SEATS_FEED__INTERVAL_MS", "700"),
+            ("SEATS_FEED_INTERVAL_MS", "250"),
+            ("APP__ORIGIN_HEALTH__INTERVAL_MS", "300"),
+        ]);
+        assert_eq!(settings.seats_feed.interval_ms, 250);
+        assert_eq!(settings.origin_health.interval_ms, 300);
+    }
+
+    #[test]
+    fn origin_periods_that_outlast_what_they_write_are_refused_by_name() {
+        for variable in ["SEATS_FEED_INTERVAL_MS", "ORIGIN_HEALTH_INTERVAL_MS"] {
+            for bad in ["0", "49", "1001", "3000"] {
+                let env = HashMap::from([(variable.to_owned(), bad.to_owned())]);
+                let err = Settings::load(&env).expect_err(bad);
+                assert!(err.to_string().contains(variable), "{bad}: {err}");
+            }
+        }
     }
 
     #[test]

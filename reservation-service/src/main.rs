@@ -26,6 +26,8 @@ Configured by environment variables (see the README for all of them):
   AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE
   HOLD_TTL_SECONDS                seat hold lifetime (300)
   IDEMPOTENCY_RETENTION_HOURS     how long Idempotency-Key answers are kept (168)
+  SEATS_FEED_INTERVAL_MS          how often seats left are written for the queue (500)
+  ORIGIN_HEALTH_INTERVAL_MS       how often this replica's health is published (1000)
 ";
 
 #[tokio::main]

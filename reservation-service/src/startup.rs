@@ -14,7 +14,7 @@ use shared::extract::AdminApiKey;
 use shared::http::RequestDeadline;
 use shared::metrics::Metrics;
 use shared::outage::{OutageWatch, Probe};
-use shared::redis_pool::RedisFailure;
+use shared::redis_pool::{RedisFailure, RedisPool};
 pub use shared::supervise::SupervisionError as RunError;
 use shared::supervise::{Worker, serve_with_workers};
 use shared::token::TokenCodec;
@@ -25,6 +25,9 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::gate::Gate;
 use crate::metrics::ReservationMetrics;
+use crate::origin_health::RequestWindow;
+use crate::origin_health::publisher::HealthPublisher;
+use crate::seats_feed::SeatsFeed;
 use crate::state::AppState;
 use crate::{expiry, purge, routes, storage};
 
@@ -59,8 +62,12 @@ pub struct Application {
     port: u16,
     server: Server,
     db: MySqlPool,
+    redis: RedisPool,
     settings: Settings,
     metrics: ReservationMetrics,
+    /// Names this replica in the seat feed lease and the health hash.
+    replica_id: String,
+    requests: Arc<RequestWindow>,
 }
 
 impl Application {
@@ -103,7 +110,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             redis: redis.clone(),
-            gate: Gate::new(TokenCodec::new(&secrets.queue_token_secret), redis),
+            gate: Gate::new(TokenCodec::new(&secrets.queue_token_secret), redis.clone()),
             catalog: Catalog::new(db.clone()),
             hold_ttl: settings.holds.ttl(),
             max_charge_amount: settings.balance.max_charge_amount,
@@ -111,6 +118,8 @@ impl Application {
         };
         let state = web::Data::new(state);
         let metrics = web::Data::new(metrics);
+        let requests = Arc::new(RequestWindow::default());
+        let request_window = web::Data::from(requests.clone());
         let admin_key = web::Data::new(AdminApiKey(secrets.admin_api_key));
         let authenticator = web::Data::new(authenticator);
         let deadline = web::Data::new(RequestDeadline(settings.http.request_deadline()));
@@ -128,6 +137,10 @@ impl Application {
                 .wrap(shared::http::cors(&cors_origins))
                 .wrap(middleware::from_fn(shared::outage::record_refusals))
                 .wrap(middleware::from_fn(shared::metrics::record_request_latency))
+                .wrap(middleware::from_fn(
+                    crate::origin_health::record_api_requests,
+                ))
+                .app_data(request_window.clone())
                 .app_data(deadline.clone())
                 .app_data(document.clone())
                 .app_data(outages.clone())
@@ -151,13 +164,22 @@ impl Application {
             port,
             server,
             db,
+            redis,
             settings,
             metrics: reservation_metrics,
+            replica_id: uuid::Uuid::new_v4().simple().to_string(),
+            requests,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// This replica's id: the seat feed lease's value while it holds it,
+    /// and its field in the origin health hash.
+    pub fn replica_id(&self) -> &str {
+        &self.replica_id
     }
 
     /// A handle to stop the server (e.g. from tests); SIGTERM does the same.
@@ -166,8 +188,8 @@ impl Application {
     }
 
     /// Serves until the server stops (SIGTERM drains in-flight requests),
-    /// with the hold-expiry sweep and the idempotency purge beside it (see
-    /// `shared::supervise`).
+    /// with the hold-expiry sweep, the idempotency purge, the seat feed and
+    /// the health publisher beside it (see `shared::supervise`).
     pub async fn run_until_stopped(self) -> Result<(), RunError> {
         let shutdown = CancellationToken::new();
         let workers = vec![
@@ -188,6 +210,29 @@ impl Application {
                     self.settings.idempotency.clone(),
                     shutdown.clone(),
                 ),
+            ),
+            Worker::spawn(
+                "seats-feed",
+                SeatsFeed {
+                    db: self.db.clone(),
+                    redis: self.redis.clone(),
+                    owner: self.replica_id.clone(),
+                    interval: self.settings.seats_feed.interval(),
+                    metrics: self.metrics.clone(),
+                }
+                .run(shutdown.clone()),
+            ),
+            Worker::spawn(
+                "origin-health",
+                HealthPublisher {
+                    db: self.db.clone(),
+                    redis: self.redis.clone(),
+                    replica: self.replica_id.clone(),
+                    window: self.requests.clone(),
+                    interval: self.settings.origin_health.interval(),
+                    metrics: self.metrics.clone(),
+                }
+                .run(shutdown.clone()),
             ),
         ];
         let result = serve_with_workers(self.server, shutdown, workers).await;

@@ -8,9 +8,10 @@ use std::time::Duration;
 use deadpool_redis::redis;
 use queue_service::store::QueueStore;
 use reservation_service::config::{
-    BalanceSettings, DatabaseSettings, HoldSettings, IdempotencySettings, Settings,
+    BalanceSettings, DatabaseSettings, HoldSettings, IdempotencySettings, OriginHealthSettings,
+    SeatsFeedSettings, Settings,
 };
-use reservation_service::startup::{Application, ServerHandle};
+use reservation_service::startup::{Application, RunError, ServerHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::auth::AuthSettings;
@@ -24,6 +25,7 @@ use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::task::JoinHandle;
 
 use crate::auth::{Identity, trusted_header_auth};
 use crate::mysql::TestDatabase;
@@ -57,6 +59,10 @@ pub struct ReservationAppOptions {
     /// A MySQL server other than the shared one (e.g. a throwaway server
     /// a fault test kills), as an admin URL.
     pub mysql_admin_url: Option<String>,
+    /// `SEATS_FEED_INTERVAL_MS`.
+    pub seats_feed_interval_ms: u64,
+    /// `ORIGIN_HEALTH_INTERVAL_MS`.
+    pub origin_health_interval_ms: u64,
 }
 
 impl Default for ReservationAppOptions {
@@ -74,6 +80,8 @@ impl Default for ReservationAppOptions {
             auth: trusted_header_auth(),
             idempotency_retention_hours: 24 * 7,
             mysql_admin_url: None,
+            seats_feed_interval_ms: 200,
+            origin_health_interval_ms: 200,
         }
     }
 }
@@ -97,9 +105,83 @@ pub struct TestReservationApp {
     pub codec: TokenCodec,
     pub mysql_proxy: Option<TcpProxy>,
     pub redis_proxy: Option<TcpProxy>,
+    /// `REDIS_KEY_PREFIX` of the app (and of its replicas).
+    pub redis_key_prefix: String,
+    /// The running service's replica id (seat feed lease holder, health field).
+    pub replica_id: String,
     server: ServerHandle,
+    running: Option<JoinHandle<Result<(), RunError>>>,
     /// Last field: dropped after the pools above are closed.
     pub database: TestDatabase,
+}
+
+/// A second replica of a [`TestReservationApp`]'s service: the same
+/// database and Redis key space, its own port, pools and workers.
+pub struct TestReplica {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub client: reqwest::Client,
+    pub replica_id: String,
+    /// In front of this replica's MySQL connections only, when asked for.
+    pub mysql_proxy: Option<TcpProxy>,
+    server: ServerHandle,
+    running: Option<JoinHandle<Result<(), RunError>>>,
+}
+
+impl TestReplica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the replica as SIGTERM would, and waits until its workers
+    /// have finished (see [`TestReservationApp::shut_down`]).
+    pub async fn shut_down(&mut self) {
+        shut_down(&self.server, &mut self.running).await;
+    }
+}
+
+impl Drop for TestReplica {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+/// A started service: its port, replica id, handle and task.
+struct Started {
+    port: u16,
+    replica_id: String,
+    server: ServerHandle,
+    running: JoinHandle<Result<(), RunError>>,
+}
+
+async fn start(settings: Settings) -> Started {
+    let app = Application::build(settings)
+        .await
+        .expect("build the reservation service");
+    Started {
+        port: app.port(),
+        replica_id: app.replica_id().to_owned(),
+        server: app.server_handle(),
+        running: tokio::spawn(app.run_until_stopped()),
+    }
+}
+
+async fn shut_down(server: &ServerHandle, running: &mut Option<JoinHandle<Result<(), RunError>>>) {
+    server.stop(true).await;
+    if let Some(running) = running.take() {
+        running
+            .await
+            .expect("the service task panicked")
+            .expect("the service stopped cleanly");
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("build the HTTP client")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,7 +247,43 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         None => redis_url(),
     };
 
-    let settings = Settings {
+    let started = start(settings_for(&options, app_db_url, app_redis_url)).await;
+    let port = started.port;
+
+    let db_pool = MySqlPoolOptions::new()
+        .max_connections(4)
+        .connect(&database.url())
+        .await
+        .expect("connect to the test database");
+    let redis_pool = shared::redis_pool::build_pool(&RedisSettings {
+        url: redis_url(),
+        pool_size: 16,
+        timeout_ms: 2000,
+        key_prefix: options.redis_key_prefix.clone(),
+    })
+    .expect("build the test redis pool");
+
+    TestReservationApp {
+        identity: Identity::for_settings(&options.auth),
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: http_client(),
+        db_pool,
+        redis_pool,
+        queue_id: QueueId::parse(&format!("rq-{}", unique_suffix())).expect("a valid queue id"),
+        codec: test_codec(),
+        mysql_proxy,
+        redis_proxy,
+        redis_key_prefix: options.redis_key_prefix.clone(),
+        replica_id: started.replica_id,
+        server: started.server,
+        running: Some(started.running),
+        database,
+    }
+}
+
+fn settings_for(options: &ReservationAppOptions, db_url: String, redis_url: String) -> Settings {
+    Settings {
         http: HttpSettings {
             bind_addr: "127.0.0.1".to_owned(),
             port: 0,
@@ -176,13 +294,13 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
             max_connections_per_worker: 8_192,
         },
         redis: RedisSettings {
-            url: app_redis_url,
+            url: redis_url,
             pool_size: 64,
             timeout_ms: 1000,
             key_prefix: options.redis_key_prefix.clone(),
         },
         database: DatabaseSettings {
-            url: app_db_url.into(),
+            url: db_url.into(),
             pool_size: options.db_pool_size,
             acquire_timeout_ms: options.db_acquire_timeout_ms,
         },
@@ -204,48 +322,15 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         balance: BalanceSettings {
             max_charge_amount: options.max_charge_amount,
         },
+        seats_feed: SeatsFeedSettings {
+            interval_ms: options.seats_feed_interval_ms,
+        },
+        origin_health: OriginHealthSettings {
+            interval_ms: options.origin_health_interval_ms,
+        },
         log: LogSettings {
             format: LogFormat::Pretty,
         },
-    };
-    let app = Application::build(settings)
-        .await
-        .expect("build the reservation service");
-    let port = app.port();
-    let server = app.server_handle();
-    tokio::spawn(app.run_until_stopped());
-
-    let db_pool = MySqlPoolOptions::new()
-        .max_connections(4)
-        .connect(&database.url())
-        .await
-        .expect("connect to the test database");
-    let redis_pool = shared::redis_pool::build_pool(&RedisSettings {
-        url: redis_url(),
-        pool_size: 16,
-        timeout_ms: 2000,
-        key_prefix: options.redis_key_prefix.clone(),
-    })
-    .expect("build the test redis pool");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("build the HTTP client");
-
-    TestReservationApp {
-        identity: Identity::for_settings(&options.auth),
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client,
-        db_pool,
-        redis_pool,
-        queue_id: QueueId::parse(&format!("rq-{}", unique_suffix())).expect("a valid queue id"),
-        codec: test_codec(),
-        mysql_proxy,
-        redis_proxy,
-        server,
-        database,
     }
 }
 
@@ -260,6 +345,44 @@ impl Drop for TestReservationApp {
 impl TestReservationApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Stops the service as SIGTERM would (in-flight requests drain, the
+    /// workers finish their shutdown) and waits for it; the database and
+    /// the test pools stay.
+    pub async fn shut_down(&mut self) {
+        shut_down(&self.server, &mut self.running).await;
+    }
+
+    /// Another replica on this app's database and Redis key space, set up
+    /// by `options` (its key prefix is this app's, whatever it says).
+    pub async fn spawn_replica(&self, options: ReservationAppOptions) -> TestReplica {
+        let mysql_proxy = if options.mysql_via_proxy {
+            Some(
+                TcpProxy::start_to(&host_port_of(&self.database.url()))
+                    .await
+                    .expect("start the MySQL proxy"),
+            )
+        } else {
+            None
+        };
+        let db_url = match &mysql_proxy {
+            Some(proxy) => self.database.url_via(&proxy.host_port()),
+            None => self.database.url(),
+        };
+        let options = ReservationAppOptions {
+            redis_key_prefix: self.redis_key_prefix.clone(),
+            ..options
+        };
+        let started = start(settings_for(&options, db_url, redis_url())).await;
+        TestReplica {
+            address: format!("http://127.0.0.1:{}", started.port),
+            client: http_client(),
+            replica_id: started.replica_id,
+            mysql_proxy,
+            server: started.server,
+            running: Some(started.running),
+        }
     }
 
     /// A request as `user` would send it.

@@ -13,6 +13,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod payments;
 pub mod reservations;
+pub mod seat_counts;
 pub mod seats;
 
 use std::future::Future;

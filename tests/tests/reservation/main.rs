@@ -10,6 +10,7 @@ mod expiry;
 mod holds;
 mod housekeeping;
 mod operations;
+mod origin;
 mod outages;
 mod payments;
 

@@ -2,6 +2,8 @@
 //! one Redis: join the line, get promoted, hold, pay; the payment completes
 //! the token and the next user in line is promoted.
 
+mod sale;
+
 use std::time::Duration;
 
 use serde_json::Value;

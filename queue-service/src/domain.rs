@@ -18,6 +18,10 @@ const MAX_ESTIMATE_SECONDS: u64 = 7 * 24 * 3600;
 /// A pre-queue page far from the opening still checks in this often (the
 /// opening may be moved, or the page reloaded elsewhere).
 const MAX_PREQUEUE_POLL_MS: u64 = 600_000;
+/// When the sale is ending (no more seats free than held), a waiting user
+/// polls at least this often, so with a seat feed at most a second stale
+/// they hear of a sell-out within five seconds.
+const SALE_ENDING_POLL_MS: u64 = 3_500;
 
 /// How a queue admits users. Set by `PUT /v1/admin/queues/{queue_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -570,7 +574,10 @@ pub fn estimated_wait_seconds(position: u64, pace: &Pace) -> u64 {
 /// advice is never evicted. A deterministic ±10 % spread by sequence number
 /// keeps clients that joined together from polling in lockstep.
 pub fn poll_after_ms(standing: &Standing) -> u64 {
-    let ceiling = (standing.heartbeat_ttl_ms / POLLS_PER_HEARTBEAT_TTL).clamp(1, MAX_POLL_MS);
+    let mut ceiling = (standing.heartbeat_ttl_ms / POLLS_PER_HEARTBEAT_TTL).clamp(1, MAX_POLL_MS);
+    if standing.seats.is_some_and(|s| s.left <= s.held) {
+        ceiling = ceiling.min(SALE_ENDING_POLL_MS);
+    }
     let floor = MIN_POLL_MS.min(ceiling);
     let wanted = match standing.place {
         Place::Waiting { position } => {
@@ -790,6 +797,17 @@ mod tests {
             ..waiting(1, 1.0)
         };
         assert_eq!(poll_after_ms(&past), MIN_POLL_MS);
+    }
+
+    #[test]
+    fn an_ending_sale_makes_the_line_poll_often_enough_to_hear_of_a_sell_out() {
+        let far_back = |left, held| Standing {
+            seats: Some(shared::origin::SeatCounts { left, held }),
+            ..waiting(50_000, 1.0)
+        };
+        assert_eq!(poll_after_ms(&far_back(500, 20)), MAX_POLL_MS.min(20_000));
+        assert!(poll_after_ms(&far_back(20, 20)) <= SALE_ENDING_POLL_MS);
+        assert!(poll_after_ms(&far_back(0, 3)) <= SALE_ENDING_POLL_MS);
     }
 
     #[test]

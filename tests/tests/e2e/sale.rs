@@ -215,7 +215,7 @@ async fn admission_follows_the_seats_and_a_sell_out_reaches_every_waiting_user()
         .iter()
         .filter(|(status, code)| !(status == "sold_out" && *code == 200))
         .count();
-    println!(
+    eprintln!(
         "sale: {SEATS} seats, {WAITING} in line, at most {most_active} active with seats left; \
          sell-out told {} ms after the last payment; all {} remaining users told within {} ms",
         (told_at - last_payment).as_millis(),
@@ -227,4 +227,115 @@ async fn admission_follows_the_seats_and_a_sell_out_reaches_every_waiting_user()
     let refused = queue_app.issue(&queue, "latecomer").await;
     assert_eq!(refused.status(), 409);
     shop.assert_invariants().await;
+}
+
+/// The effective admission rate every half second, with the time since
+/// `since`, while `load` keeps the reservation service busy.
+async fn sample_rates(
+    queue_app: &TestQueueApp,
+    queue: &QueueId,
+    since: Instant,
+    for_how_long: Duration,
+    until: impl Fn(f64) -> bool,
+) -> Vec<(f64, f64)> {
+    let mut curve = Vec::new();
+    let deadline = Instant::now() + for_how_long;
+    while Instant::now() < deadline {
+        let rate = queue_app.stats(queue).await["effective_admit_per_second"]
+            .as_f64()
+            .unwrap();
+        curve.push((since.elapsed().as_secs_f64(), rate));
+        if until(rate) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    curve
+}
+
+#[tokio::test]
+async fn a_slow_database_slows_admission_and_a_fast_one_restores_it() {
+    let options = QueueAppOptions::default();
+    let prefix = options.key_prefix.clone();
+    let queue_app = spawn_queue_app(options).await;
+    let shop = spawn_reservation_app_with(ReservationAppOptions {
+        redis_key_prefix: prefix,
+        mysql_via_proxy: true,
+        origin_health_interval_ms: 200,
+        ..Default::default()
+    })
+    .await;
+    // A balance read is one database round trip: about 8 ms here, 230 ms
+    // with the delay. (The default threshold, 1 s, suits holds and
+    // payments, which take several round trips.)
+    let mut config = queue_config(100_000, 40, 600, 600);
+    config.origin.max_p95_ms = 150;
+    let queue = queue_app.create_queue("origin", config).await;
+    let proxy = shop.mysql_proxy.as_ref().unwrap();
+
+    // Buyers keep reading their balances throughout.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let load = futures_util::future::join_all((0..8).map(|i| {
+        let (shop, stop) = (&shop, &stop);
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                shop.balance(&format!("reader-{i}")).await;
+            }
+        }
+    }));
+    let experiment = async {
+        let healthy = sample_rates(
+            &queue_app,
+            &queue,
+            Instant::now(),
+            Duration::from_secs(2),
+            |_| false,
+        )
+        .await;
+        assert!(healthy.iter().all(|(_, rate)| *rate == 40.0), "{healthy:?}");
+
+        proxy.set_reply_delay(Duration::from_millis(200));
+        let slowed_at = Instant::now();
+        let slowing = sample_rates(
+            &queue_app,
+            &queue,
+            slowed_at,
+            Duration::from_secs(15),
+            |r| r <= 4.0,
+        )
+        .await;
+        let halved_after = slowing.iter().find(|(_, r)| *r <= 20.0).map(|(t, _)| *t);
+
+        proxy.set_reply_delay(Duration::ZERO);
+        let restored_at = Instant::now();
+        let recovery = sample_rates(
+            &queue_app,
+            &queue,
+            restored_at,
+            Duration::from_secs(40),
+            |r| r >= 40.0,
+        )
+        .await;
+        let back_after = recovery.iter().find(|(_, r)| *r >= 40.0).map(|(t, _)| *t);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (slowing, halved_after, recovery, back_after)
+    };
+    let ((slowing, halved_after, recovery, back_after), _) = tokio::join!(experiment, load);
+    let points = |curve: &[(f64, f64)]| {
+        curve
+            .iter()
+            .step_by(2)
+            .map(|(t, r)| format!("{t:.1}s {r:.1}/s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "origin: 200 ms per database round trip: {}",
+        points(&slowing)
+    );
+    eprintln!("origin: delay removed: {}", points(&recovery));
+    let halved_after = halved_after.expect("the rate was halved");
+    assert!(halved_after <= 5.0, "halved after {halved_after:.1} s");
+    let back_after = back_after.expect("the rate came back");
+    assert!(back_after <= 30.0, "back after {back_after:.1} s");
 }

@@ -205,7 +205,7 @@ async fn the_opening_draw_orders_the_pre_queue_by_hmac_and_puts_later_joiners_be
     draw_places.iter_mut().for_each(|p| *p = rank_of[p]);
     let draw_ranks: Vec<f64> = draw_places.iter().map(|&r| r as f64).collect();
     let rho = spearman(&join_ranks, &draw_ranks);
-    println!("draw: {ENTRANTS} entrants, Spearman rho(join order, draw order) = {rho:.4}");
+    eprintln!("draw: {ENTRANTS} entrants, Spearman rho(join order, draw order) = {rho:.4}");
     assert!(rho.abs() < 0.05, "rho = {rho}");
 }
 

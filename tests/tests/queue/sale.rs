@@ -161,12 +161,12 @@ async fn a_slow_origin_halves_admission_to_its_floor_and_a_healthy_one_brings_it
 
     let slow = rates_while(&app, &queue, 2_000.0, 4_500).await;
     let floor = *slow.last().unwrap();
-    println!("slow origin, effective rate every 100 ms: {slow:?}");
+    eprintln!("slow origin, effective rate every 100 ms: {slow:?}");
     assert!((floor - 6.0).abs() < 0.01, "down to 10 % of 60/s: {floor}");
     assert!(slow.windows(2).all(|w| w[1] <= w[0]), "only ever down");
 
     let healthy = rates_while(&app, &queue, 40.0, 16_000).await;
-    println!("healthy origin: {healthy:?}");
+    eprintln!("healthy origin: {healthy:?}");
     assert!(healthy.windows(2).all(|w| w[1] >= w[0]), "only ever up");
     assert!((healthy.last().unwrap() - 60.0).abs() < 0.01, "{healthy:?}");
     // +4/s per second: from 6 to 60 takes about 13.5 s.

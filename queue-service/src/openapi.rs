@@ -7,6 +7,7 @@ use crate::routes::{admin, dev, queues, tokens};
 #[openapi(
     info(title = "queue-service", description = "Fair, bounded virtual waiting line"),
     paths(
+        admin::list_queues,
         admin::put_queue,
         admin::delete_queue,
         queues::get_queue,

@@ -47,6 +47,66 @@ impl QueueConfigView {
     }
 }
 
+/// One queue as the operator sees it: its settings and live figures.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueOverview {
+    pub settings: QueueConfigView,
+    pub waiting: u64,
+    pub active: u64,
+    pub effective_admit_per_second: f64,
+    /// Null when no concert feeds the queue.
+    pub seats_left: Option<u64>,
+    pub seats_held: Option<u64>,
+    pub sold_out: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueList {
+    /// In queue id order.
+    pub queues: Vec<QueueOverview>,
+}
+
+/// Every configured queue with its settings and live figures.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/queues",
+    responses(
+        (status = 200, body = QueueList),
+        (status = 401, description = "Missing or wrong admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_key" = [])),
+    tag = "admin"
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_queues(
+    _admin: Admin,
+    state: web::Data<QueueState>,
+) -> Result<HttpResponse, QueueError> {
+    let mut ids = state.store.queue_ids().await?;
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let configs = state.store.configs(&ids).await?;
+    let sizes = state.store.sizes(&ids).await?;
+    let queues = ids
+        .into_iter()
+        .zip(configs)
+        .zip(sizes)
+        .filter_map(|((queue_id, config), stats)| {
+            let (config, stats) = (config?, stats?);
+            Some(QueueOverview {
+                settings: QueueConfigView::new(queue_id, config),
+                waiting: stats.waiting,
+                active: stats.active,
+                effective_admit_per_second: stats.effective_admit_per_second,
+                seats_left: stats.seats.map(|s| s.left),
+                seats_held: stats.seats.map(|s| s.held),
+                sold_out: stats.seats.is_some_and(|s| s.left == 0 && s.held == 0),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(QueueList { queues }))
+}
+
 /// Create or update a queue.
 #[utoipa::path(
     put,

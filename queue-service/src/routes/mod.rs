@@ -11,6 +11,11 @@ use shared::http::Endpoint;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        Endpoint::new("/v1/admin/queues")
+            .get(admin::list_queues)
+            .build(),
+    )
+    .service(
         Endpoint::new("/v1/admin/queues/{queue_id}")
             .put(admin::put_queue)
             .delete(admin::delete_queue)

@@ -101,3 +101,55 @@ async fn browsers_on_configured_origins_may_call_the_api() {
             .contains_key("access-control-allow-origin")
     );
 }
+
+#[tokio::test]
+async fn the_operator_lists_every_queue_with_its_settings_and_figures() {
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
+    let busy = app
+        .create_queue("list-b", queue_config(2, 10, 600, 60))
+        .await;
+    let quiet = app
+        .create_queue("list-a", queue_config(7, 3, 600, 60))
+        .await;
+    for user in ["l1", "l2", "l3"] {
+        app.join(&busy, user).await;
+    }
+    app.tick(&busy).await;
+
+    let url = app.url("/v1/admin/queues");
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    let list: Value = app
+        .client
+        .get(&url)
+        .bearer_auth(tests::TEST_ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let queues = list["queues"].as_array().unwrap();
+    let ids: Vec<&str> = queues
+        .iter()
+        .map(|q| q["settings"]["queue_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in id order");
+    let find = |queue: &shared::ids::QueueId| {
+        queues
+            .iter()
+            .find(|q| q["settings"]["queue_id"] == queue.as_str())
+            .unwrap()
+            .clone()
+    };
+    let busy = find(&busy);
+    assert_eq!(
+        (busy["active"].as_u64(), busy["waiting"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(busy["settings"]["max_active"], 2);
+    assert_eq!(busy["effective_admit_per_second"], 10.0);
+    assert!(busy["seats_left"].is_null() && busy["sold_out"] == false);
+    assert_eq!(find(&quiet)["settings"]["admit_per_second"], 3);
+}

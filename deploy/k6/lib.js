@@ -323,6 +323,9 @@ export function waitUntilActive(queueId, userId, deadlineMs, onPoll) {
   if (!issuedOk) return { outcome: 'error', polls: 0 };
   let status = json(issued);
   const token = status.token;
+  // The wait this user was promised at join, to compare with the wait it had.
+  const joinedAt = Date.now();
+  const estimateAtJoinS = status.status === 'waiting' ? status.estimated_wait_seconds : null;
   let polls = 0;
   let lastPollAt = Date.now();
   while (status.status !== 'active') {
@@ -341,7 +344,7 @@ export function waitUntilActive(queueId, userId, deadlineMs, onPoll) {
     status = json(res);
     if (status.status !== 'sold_out') lastPollAt = Date.now();
   }
-  return { outcome: 'active', token, status, polls };
+  return { outcome: 'active', token, status, polls, joinedAt, estimateAtJoinS, activeAt: Date.now() };
 }
 
 /** Sum of a ramping-arrival-rate stage list: the most iterations it can start. */

@@ -131,7 +131,7 @@ export const options = {
     sold_out_notice_bound_ms: ['max<5000'],
     sold_out_waiting: ['count>0'], // someone was still waiting at the sell-out
   },
-  summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'],
+  summaryTrendStats: ['avg', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
 };
 
 const paymentsConfirmed = new Counter('payments_confirmed');
@@ -147,6 +147,11 @@ const gaveUp = new Counter('gave_up_waiting');
 const evicted = new Counter('evicted');
 const replaysDiffering = new Counter('payment_replays_differing');
 const timeInLine = new Trend('time_in_line', true);
+// How honest the wait estimate is: for each admitted user who waited, the
+// wait it had (join to the poll that saw it active, so up to one poll
+// interval late) minus the estimate it was given at join, in seconds.
+const estimateError = new Trend('estimate_error_s');
+const estimateAbsError = new Trend('estimate_abs_error_s');
 
 const chargeKey = (run, i) => `${run}-charge-${i}`;
 const userOf = (run, i) => `${run}-u${i}`;
@@ -268,6 +273,11 @@ export default function (data) {
   }
   if (line.outcome !== 'active') return;
   timeInLine.add(Date.now() - started);
+  if (line.estimateAtJoinS != null) {
+    const error = (line.activeAt - line.joinedAt) / 1000 - line.estimateAtJoinS;
+    estimateError.add(error);
+    estimateAbsError.add(Math.abs(error));
+  }
   const token = line.token;
 
   // 3. Hold a seat.

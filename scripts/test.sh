@@ -8,8 +8,10 @@
 #   2. static checks of the deployment files (compose, Dockerfile);
 #   3. a local stack of both services (JWT mode), then the demo page in
 #      headless Chromium, the k6 hot-seat, short rush and short bots
-#      scripts, the gateway test against nginx, and the contract test
-#      (Schemathesis against both /openapi.json);
+#      scripts (Prometheus scraping the rush, then every Grafana panel's
+#      query checked for data: scripts/check-dashboards.sh), the gateway
+#      test against nginx, and the contract test (Schemathesis against
+#      both /openapi.json);
 #   4. both container images built with podman and checked (fast form).
 #
 #   scripts/test.sh            everything
@@ -53,8 +55,8 @@ log "browser test"
 bash scripts/browser-test.sh
 log "k6: hot seat"
 bash scripts/load.sh hot-seat
-log "k6: short rush"
-bash scripts/load.sh rush --short
+log "k6: short rush, scraped by a Prometheus of its own; then every dashboard query checked"
+bash scripts/check-dashboards.sh -- bash scripts/load.sh rush --short
 log "k6: bots (one address against the fans), short"
 bash scripts/load.sh bots --short
 log "gateway: impersonation through the shipped nginx config"

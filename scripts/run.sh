@@ -130,6 +130,8 @@ cat <<INFO
   A sale to wait for http://127.0.0.1:$WEB_PORT/?$page_query&queue_id=$opening_id
                      queue $opening_id opens at $opens_at (pre-queue and draw until then),
                      max_active 2; concert $opening_concert_id, schedule $opening_schedule_id, 20 seats at 7,500
+  Operator page      http://127.0.0.1:$WEB_PORT/operator.html?queue_url=http://127.0.0.1:$QUEUE_PORT
+                     every queue's figures and settings; type the admin key below
   Queue service      http://127.0.0.1:$QUEUE_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
   Reservation        http://127.0.0.1:$RESERVATION_PORT   (OpenAPI: /openapi.json, metrics: /metrics)
   Demo queue id      demo

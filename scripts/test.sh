@@ -53,6 +53,9 @@ export WEB_URL=http://127.0.0.1:$WEB_PORT
 
 log "browser test"
 bash scripts/browser-test.sh
+log "browser test: the operator page"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium} ADMIN_API_KEY=${ADMIN_API_KEY:-dev-admin-key-change-me} \
+  timeout --kill-after=10 300 node --test-reporter=spec tests/browser/operator.test.mjs
 log "k6: hot seat"
 bash scripts/load.sh hot-seat
 log "k6: short rush, scraped by a Prometheus of its own; then every dashboard query checked"

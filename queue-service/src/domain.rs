@@ -552,6 +552,18 @@ impl Pace {
     }
 }
 
+/// One newly issued waiting user in this many has the estimate they were
+/// given kept, to be compared with the wait they have (an extra Redis
+/// write each, so not every one).
+const ESTIMATE_SAMPLE_EVERY: u64 = 16;
+
+/// Whether this newcomer's estimate is kept for the honesty metric: one in
+/// [`ESTIMATE_SAMPLE_EVERY`], by a hash of the sequence number (draw scores
+/// are random, issue numbers consecutive; both spread evenly this way).
+pub fn samples_estimate(seq: u64) -> bool {
+    (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).is_multiple_of(ESTIMATE_SAMPLE_EVERY)
+}
+
 /// Seconds until `position` reaches the head: the users up to the free
 /// slots at the admission rate, the rest at the sustained rate.
 pub fn estimated_wait_seconds(position: u64, pace: &Pace) -> u64 {

@@ -62,6 +62,8 @@ pub struct QueueMetrics {
     refused: IntCounterVec,
     credited_outage_ms: IntCounterVec,
     effective_admit: GaugeVec,
+    estimate_error: Histogram,
+    estimate_abs_error: Histogram,
     /// The origin as the scheduler last saw it (NaN: no replica reports).
     pub origin_p95_seconds: Gauge,
     pub origin_error_ratio: Gauge,
@@ -114,6 +116,23 @@ impl QueueMetrics {
                 ),
                 &["queue"],
             )?,
+            estimate_error: Histogram::with_opts(
+                HistogramOpts::new(
+                    "queue_estimate_error_seconds",
+                    "For a sample of admitted users: the wait they had minus the estimate they were given at join (negative: sooner than promised)",
+                )
+                .buckets(vec![
+                    -600.0, -120.0, -60.0, -30.0, -10.0, -5.0, -1.0, 0.0, 1.0, 5.0, 10.0, 30.0,
+                    60.0, 120.0, 600.0,
+                ]),
+            )?,
+            estimate_abs_error: Histogram::with_opts(
+                HistogramOpts::new(
+                    "queue_estimate_abs_error_seconds",
+                    "For a sample of admitted users: how far the wait they had was from the estimate they were given at join",
+                )
+                .buckets(vec![1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0]),
+            )?,
             origin_p95_seconds: Gauge::new(
                 "queue_origin_p95_seconds",
                 "Slowest reservation replica's p95 latency, as its health samples report it",
@@ -142,6 +161,8 @@ impl QueueMetrics {
         registry.register(Box::new(metrics.credited_outage_ms.clone()))?;
         registry.register(Box::new(metrics.tick_seconds.clone()))?;
         registry.register(Box::new(metrics.effective_admit.clone()))?;
+        registry.register(Box::new(metrics.estimate_error.clone()))?;
+        registry.register(Box::new(metrics.estimate_abs_error.clone()))?;
         registry.register(Box::new(metrics.origin_p95_seconds.clone()))?;
         registry.register(Box::new(metrics.origin_error_ratio.clone()))?;
         registry.register(Box::new(metrics.origin_pool_wait_seconds.clone()))?;
@@ -176,6 +197,11 @@ impl QueueMetrics {
         self.effective_admit
             .with_label_values(&[queue])
             .set(report.effective_admit_per_second);
+        for &error_ms in &report.estimate_errors_ms {
+            let seconds = error_ms as f64 / 1000.0;
+            self.estimate_error.observe(seconds);
+            self.estimate_abs_error.observe(seconds.abs());
+        }
         for (reason, count) in EVICTION_REASONS.into_iter().zip([
             report.evicted_silent_waiting,
             report.evicted_silent_active,

@@ -7,7 +7,9 @@ use shared::problem::Problem;
 use shared::queue::millis_to_rfc3339;
 use shared::token::QueueTicket;
 
-use crate::domain::{Place, Standing, early_poll_wait_ms, estimated_wait_seconds, poll_after_ms};
+use crate::domain::{
+    Place, Standing, early_poll_wait_ms, estimated_wait_seconds, poll_after_ms, samples_estimate,
+};
 use crate::error::QueueError;
 use crate::metrics::Refusal;
 use crate::pow::PowError;
@@ -198,12 +200,34 @@ pub async fn issue(
         IssueOutcome::PowReused => return refuse(Refusal::PowReused, QueueError::PowReused),
         IssueOutcome::SoldOut => return refuse(Refusal::SoldOut, QueueError::SoldOut),
     };
-    let token = state.codec.encode(&QueueTicket {
-        queue_id: queue_id.clone(),
-        user_id: user,
-        seq: standing.seq,
-    });
-    let body = TokenStatus::new(token, queue_id, &standing);
+    let body = TokenStatus::new(
+        state.codec.encode(&QueueTicket {
+            queue_id: queue_id.clone(),
+            user_id: user.clone(),
+            seq: standing.seq,
+        }),
+        queue_id,
+        &standing,
+    );
+    if let (true, Some(estimate)) = (created, body.estimated_wait_seconds)
+        && samples_estimate(standing.seq)
+    {
+        // Only a measurement: a failure here must not cost the user the
+        // place they were just given.
+        if let Err(err) = state
+            .store
+            .record_estimate(
+                &body.queue_id,
+                &user,
+                standing.seq,
+                standing.now_ms,
+                estimate,
+            )
+            .await
+        {
+            tracing::debug!(error = %err, "estimate sample not kept");
+        }
+    }
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {

@@ -303,6 +303,28 @@ impl QueueStore {
         replies::issue(&reply)
     }
 
+    /// Keeps the estimate a newly issued waiting user was given, to compare
+    /// with the wait they have when admitted (see `lua/tick.lua`). Apart
+    /// from the issue script and not atomic with it: a sample that misses
+    /// its user is dropped when the line moves past it.
+    pub async fn record_estimate(
+        &self,
+        queue: &QueueId,
+        user: &UserId,
+        seq: u64,
+        joined_ms: i64,
+        estimate_seconds: u64,
+    ) -> Result<(), RedisFailure> {
+        let mut conn = self.pool.get().await?;
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.keys(queue).estimates())
+            .arg(seq)
+            .arg(format!("{user} {joined_ms} {estimate_seconds}"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     fn cached_seed(&self, queue: &QueueId) -> Option<DrawSeed> {
         let cache = self.draw_seeds.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(queue).cloned()
@@ -370,6 +392,7 @@ impl QueueStore {
         let mut conn = self.pool.get().await?;
         let reply: Vec<i64> = with_status_keys(&TICK, &keys)
             .key(keys.draw())
+            .key(keys.estimates())
             .arg(params.eviction_batch)
             .arg(TURNOVER_SMOOTHING_MS)
             .arg(params.period_ms)

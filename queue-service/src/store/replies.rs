@@ -49,7 +49,7 @@ pub enum HeartbeatOutcome {
 }
 
 /// What one tick did, for metrics and tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickReport {
     pub promoted: u64,
     pub evicted_silent_waiting: u64,
@@ -63,6 +63,9 @@ pub struct TickReport {
     pub effective_admit_per_second: f64,
     /// `Some(entrants)` when this tick opened the queue.
     pub opened_with_entrants: Option<u64>,
+    /// For each sampled user this tick admitted: the wait they had minus
+    /// the estimate they were given at join, ms (negative: sooner).
+    pub estimate_errors_ms: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,9 +132,11 @@ pub(super) fn heartbeat(reply: &[i64]) -> Result<HeartbeatOutcome, RedisFailure>
 }
 
 pub(super) fn tick(reply: &[i64]) -> Result<Option<TickReport>, RedisFailure> {
-    Ok(match *reply {
-        [-1] => None,
-        [
+    if reply == [-1] {
+        return Ok(None);
+    }
+    let Some((
+        &[
             promoted,
             silent_waiting,
             silent_active,
@@ -142,23 +147,28 @@ pub(super) fn tick(reply: &[i64]) -> Result<Option<TickReport>, RedisFailure> {
             admit_milli,
             opened,
             entrants,
-        ] => Some(TickReport {
-            promoted: count(promoted),
-            evicted_silent_waiting: count(silent_waiting),
-            evicted_silent_active: count(silent_active),
-            expired_active: count(expired),
-            waiting: count(waiting),
-            active: count(active),
-            credited_ms: count(credited_ms),
-            effective_admit_per_second: count(admit_milli) as f64 / 1000.0,
-            opened_with_entrants: match opened {
-                0 => None,
-                1 => Some(count(entrants)),
-                _ => return Err(bad("tick", reply)),
-            },
-        }),
-        _ => return Err(bad("tick", reply)),
-    })
+        ],
+        estimate_errors_ms,
+    )) = reply.split_first_chunk::<10>()
+    else {
+        return Err(bad("tick", reply));
+    };
+    Ok(Some(TickReport {
+        promoted: count(promoted),
+        evicted_silent_waiting: count(silent_waiting),
+        evicted_silent_active: count(silent_active),
+        expired_active: count(expired),
+        waiting: count(waiting),
+        active: count(active),
+        credited_ms: count(credited_ms),
+        effective_admit_per_second: count(admit_milli) as f64 / 1000.0,
+        opened_with_entrants: match opened {
+            0 => None,
+            1 => Some(count(entrants)),
+            _ => return Err(bad("tick", reply)),
+        },
+        estimate_errors_ms: estimate_errors_ms.to_vec(),
+    }))
 }
 
 pub(super) fn stats(reply: &[i64]) -> Result<Option<QueueStats>, RedisFailure> {

@@ -16,6 +16,7 @@
 //! | `q:{id}:lease` | STRING | scheduler replica that ticks this queue |
 //! | `q:{id}:seats` | HASH | seats left and held across the queue's bookable schedules, written by the reservation service (see [`crate::origin::SeatCounts`]; expires) |
 //! | `q:{id}:draw` | ZSET | user → draw key (first 52 bits) of everyone who joined before `opens_at` |
+//! | `q:{id}:estimates` | ZSET | a sample of waiting users: seq → "user joined_ms estimate_s", the estimate each was given at join, compared with their wait at promotion |
 //! | `q:{id}:limit:addr:<address>` | STRING | issuance limit of one client address (GCRA arrival time; expires) |
 //! | `q:{id}:limit:user:<user>` | STRING | issuance limit of one user (GCRA arrival time; expires) |
 //! | `q:{id}:pow:<digest>` | STRING | marks a solved proof-of-work challenge as used (expires with it) |
@@ -120,6 +121,9 @@ impl QueueKeys {
     pub fn draw(&self) -> String {
         self.key("draw")
     }
+    pub fn estimates(&self) -> String {
+        self.key("estimates")
+    }
 
     /// The issuance limit of one client address (see `shared::client_addr`).
     pub fn issue_limit_address(&self, address: &str) -> String {
@@ -136,7 +140,7 @@ impl QueueKeys {
     }
 
     /// Every key that holds the queue's state, e.g. for deleting it.
-    pub fn all(&self) -> [String; 8] {
+    pub fn all(&self) -> [String; 9] {
         [
             self.config(),
             self.state(),
@@ -146,6 +150,7 @@ impl QueueKeys {
             self.lease(),
             self.seats(),
             self.draw(),
+            self.estimates(),
         ]
     }
 }

@@ -170,3 +170,31 @@ async fn the_estimate_follows_how_fast_buyers_free_their_slots() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_sample_of_admitted_users_measures_how_honest_their_estimate_was() {
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
+    let queue = app
+        .create_queue("honesty", queue_config(1_000, 1_000, 600, 600))
+        .await;
+    let mut sampled = 0;
+    for i in 0..64 {
+        let status = app.join(&queue, &format!("honest-{i}")).await;
+        assert_eq!(status["estimated_wait_seconds"], 1, "{status}");
+        sampled += usize::from(queue_service::domain::samples_estimate(i + 1));
+    }
+    assert!(sampled > 0, "the sample rule picks some of 64");
+    let report = app.tick(&queue).await;
+    assert_eq!(report.promoted, 64);
+    // Each was told "1 s" and admitted at once: about a second early.
+    assert_eq!(report.estimate_errors_ms.len(), sampled, "{report:?}");
+    assert!(
+        report
+            .estimate_errors_ms
+            .iter()
+            .all(|e| (-1_000..=0).contains(e)),
+        "{report:?}"
+    );
+    // The next step has no samples left to report.
+    assert!(app.tick(&queue).await.estimate_errors_ms.is_empty());
+}

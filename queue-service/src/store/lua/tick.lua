@@ -29,7 +29,8 @@
 --
 -- KEYS[1] config HASH, KEYS[2] state HASH, KEYS[3] line ZSET (user -> seq),
 -- KEYS[4] seen ZSET (user -> last heartbeat, queue ms), KEYS[5] batches ZSET,
--- KEYS[6] seats HASH, KEYS[7] draw ZSET
+-- KEYS[6] seats HASH, KEYS[7] draw ZSET, KEYS[8] estimates ZSET (a sample of
+-- waiting users: seq -> "user joined_ms estimate_s")
 -- ARGV[1] most users evicted per reason in this step
 -- ARGV[2] time constant of the slot-turnover smoothing, ms
 -- ARGV[3] the scheduler's period, ms; ARGV[4] the outage threshold, ms
@@ -38,7 +39,9 @@
 -- Returns {promoted, evicted_silent_waiting, evicted_silent_active,
 --          expired_active, waiting, active, credited_ms, effective_admit_milli,
 --          opened (1 when this step opened the queue), draw_entrants (-1
---          unless it did)}, or {-1} if the queue is not configured.
+--          unless it did), then for each sampled user this step admitted,
+--          the wait they had minus the estimate they were given at join,
+--          in ms}, or {-1} if the queue is not configured.
 
 -- Lua's unpack() handles at most ~8000 values; variadic calls go in chunks.
 local CHUNK = 1000
@@ -159,10 +162,23 @@ if closed then
   room = 0
 end
 local promoted = math.max(0, math.min(math.floor(bucket), room, waiting))
+local estimate_errors = {}
 if promoted > 0 then
   -- Ranks below `active` are the active users; the next `promoted` follow.
   local last = redis.call('ZRANGE', KEYS[3], active + promoted - 1, active + promoted - 1, 'WITHSCORES')
+  local before = admitted
   admitted = tonumber(last[2])
+  -- The sampled users among them: how honest was the estimate they got?
+  -- (Samples of users who left before their turn are dropped unread.)
+  local range_from, range_to = '(' .. string.format('%d', before), string.format('%d', admitted)
+  local samples = redis.call('ZRANGEBYSCORE', KEYS[8], range_from, range_to, 'WITHSCORES')
+  for i = 1, #samples, 2 do
+    local user, joined, estimate = string.match(samples[i], '^(%S+) (%d+) (%d+)$')
+    if user and tonumber(redis.call('ZSCORE', KEYS[3], user)) == tonumber(samples[i + 1]) then
+      estimate_errors[#estimate_errors + 1] = wall - tonumber(joined) - tonumber(estimate) * 1000
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], range_from, range_to)
   redis.call('HSET', KEYS[2], 'admitted', admitted)
   redis.call('ZADD', KEYS[5], admitted, string.format('%d:%d', now, admitted))
   bucket = bucket - promoted
@@ -201,5 +217,9 @@ local evicted = silent_waiting + silent_active + expired
 if evicted > 0 then
   redis.call('HINCRBY', KEYS[2], 'evicted_total', evicted)
 end
-return {promoted, silent_waiting, silent_active, expired, waiting - promoted, active + promoted,
-  credited, math.floor(rate * 1000), opened, entrants}
+local reply = {promoted, silent_waiting, silent_active, expired, waiting - promoted,
+  active + promoted, credited, math.floor(rate * 1000), opened, entrants}
+for _, error_ms in ipairs(estimate_errors) do
+  reply[#reply + 1] = error_ms
+end
+return reply

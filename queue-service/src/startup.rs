@@ -105,6 +105,9 @@ impl Application {
                 .wrap(shared::http::cors(&cors_origins))
                 .wrap(from_fn(shared::outage::record_refusals))
                 .wrap(from_fn(shared::metrics::record_request_latency))
+                // Outermost: every line logged and every answer given,
+                // errors included, carries the request's id.
+                .wrap(from_fn(shared::request_id::assign))
                 .app_data(deadline.clone())
                 .app_data(outages.clone())
                 .app_data(state.clone())

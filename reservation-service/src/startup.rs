@@ -140,6 +140,9 @@ impl Application {
                 .wrap(middleware::from_fn(
                     crate::origin_health::record_api_requests,
                 ))
+                // Outermost: every line logged and every answer given,
+                // errors included, carries the request's id.
+                .wrap(middleware::from_fn(shared::request_id::assign))
                 .app_data(request_window.clone())
                 .app_data(deadline.clone())
                 .app_data(document.clone())

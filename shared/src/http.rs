@@ -171,20 +171,16 @@ impl actix_web::ResponseError for DeadlineExceeded {
         StatusCode::REQUEST_TIMEOUT
     }
 
-    /// The same bytes every time, built once: when a crowd of stalled
-    /// requests times out together, each answer should cost next to nothing.
+    /// Built per answer, like every problem, so that it carries the
+    /// request's id; a crowd of stalled requests timing out together costs
+    /// one small serialisation each.
     fn error_response(&self) -> HttpResponse {
-        static BODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            serde_json::to_string(&Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
-                "The request was not completed in time (a body sent too slowly?).",
-            ))
-            .unwrap_or_default()
-        });
-        let mut response = HttpResponse::RequestTimeout()
-            .content_type(problem::PROBLEM_CONTENT_TYPE)
-            .body(BODY.as_str());
+        let mut response = Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "The request was not completed in time (a body sent too slowly?).",
+        )
+        .to_response();
         response
             .head_mut()
             .set_connection_type(ConnectionType::Close);
@@ -221,6 +217,6 @@ pub fn cors(allowed_origins: &str) -> Cors {
             header::HeaderName::from_static("x-pow-challenge"),
             header::HeaderName::from_static("x-pow-solution"),
         ])
-        .expose_headers([header::RETRY_AFTER])
+        .expose_headers([header::RETRY_AFTER, crate::request_id::REQUEST_ID_HEADER])
         .max_age(CORS_MAX_AGE_SECONDS)
 }

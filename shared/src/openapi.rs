@@ -3,7 +3,8 @@
 //! (malformed input, missing credentials, a request too slow or too large,
 //! a store that is down). Handlers document their own domain answers; this
 //! fills in the rest, so `/openapi.json` lists every status the service can
-//! really produce and a generated client is never surprised.
+//! really produce and a generated client is never surprised. Every answer
+//! also documents the `X-Request-Id` header (see [`crate::request_id`]).
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -145,13 +146,37 @@ fn complete(operation: &mut Operation) {
         "503",
         "SERVICE_UNAVAILABLE: a store is unreachable; nothing was done",
     );
-    // Answers the handlers documented themselves get the same header.
+    // Answers the handlers documented themselves get the same header, and
+    // every answer names its request.
     for (status, response) in responses.iter_mut() {
-        if let (true, RefOr::T(response)) = (matches!(status.as_str(), "429" | "503"), response) {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if matches!(status.as_str(), "429" | "503") {
             response
                 .headers
                 .entry("Retry-After".to_owned())
                 .or_insert_with(retry_after);
         }
+        response
+            .headers
+            .entry("X-Request-Id".to_owned())
+            .or_insert_with(request_id);
     }
+}
+
+fn request_id() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(128))
+                .pattern(Some("^[A-Za-z0-9._:-]+$")),
+        )
+        .description(Some(
+            "The request's id (the gateway's X-Request-Id if sane, else a fresh UUID); \
+             also in problem+json bodies as request_id and in every log line",
+        ))
+        .build()
 }

@@ -15,9 +15,11 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::request_id::RequestId;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-/// An error body: `{"type", "title", "status", "detail", "code"}`.
+/// An error body: `{"type", "title", "status", "detail", "code", "request_id"}`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type; derived from `code`.
@@ -31,6 +33,12 @@ pub struct Problem {
     pub detail: String,
     /// Stable upper-snake identifier for programs, e.g. `SEAT_UNAVAILABLE`.
     pub code: Cow<'static, str>,
+    /// The request's id, as in the `X-Request-Id` answer header: quote it
+    /// when reporting the problem. Filled in by [`Problem::to_response`]
+    /// from the request being handled (see [`crate::request_id`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub request_id: Option<RequestId>,
     /// Sent as the `Retry-After` header, not in the body.
     #[serde(skip)]
     #[schema(ignore)]
@@ -45,6 +53,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             code: Cow::Borrowed(code),
+            request_id: None,
             retry_after_seconds: None,
         }
     }
@@ -94,7 +103,13 @@ impl Problem {
             }
             None => {}
         }
-        response.json(self)
+        match (&self.request_id, RequestId::current()) {
+            (None, Some(id)) => response.json(Self {
+                request_id: Some(id),
+                ..self.clone()
+            }),
+            _ => response.json(self),
+        }
     }
 }
 

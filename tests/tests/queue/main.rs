@@ -13,4 +13,5 @@ mod faults;
 mod lifecycle;
 mod limits;
 mod ops;
+mod request_ids;
 mod sale;

@@ -70,6 +70,8 @@ log "the README's Try it block"
 bash scripts/readme-try-it.sh
 bash scripts/stop.sh
 trap - EXIT
+log "replicas: two of each service behind nginx: rush, lease failover, rolling restart (~1 min)"
+bash scripts/replicas-test.sh
 
 log "container images (podman, fast form)"
 bash scripts/check-images.sh

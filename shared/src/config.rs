@@ -34,6 +34,7 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("AUTH_DEV_SIGNIN", "auth.dev_signin"),
     ("AUTH_DEV_SIGNIN_TTL_SECONDS", "auth.dev_signin_ttl_seconds"),
     ("REDIS_URL", "redis.url"),
+    ("REDIS_CLUSTER_URLS", "redis.cluster_urls"),
     ("REDIS_POOL_SIZE", "redis.pool_size"),
     ("REDIS_KEY_PREFIX", "redis.key_prefix"),
     ("DATABASE_URL", "database.url"),
@@ -171,6 +172,12 @@ impl HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
     pub url: String,
+    /// Comma-separated seed nodes of a Redis Cluster
+    /// (`redis://host:port,redis://host:port`). When set, the services talk
+    /// to that cluster and `url` is not used; empty (the default) means one
+    /// Redis at `url`.
+    #[serde(default)]
+    pub cluster_urls: String,
     /// Multiplexed connections to Redis; each carries many requests at once.
     pub pool_size: usize,
     /// Bound on connecting, waiting for a pooled connection and each reply,
@@ -179,6 +186,17 @@ pub struct RedisSettings {
     /// Namespace in front of every key; see `shared::queue::KeySpace`.
     #[serde(default)]
     pub key_prefix: String,
+}
+
+impl RedisSettings {
+    /// The cluster's seed nodes; empty when the services use one Redis.
+    pub fn cluster_nodes(&self) -> Vec<&str> {
+        self.cluster_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|node| !node.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -276,6 +294,36 @@ mod tests {
         assert_eq!(probe.redis.pool_size, 7);
         assert_eq!(probe.redis.url, "redis://cache:6379");
         assert_eq!(probe.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_cluster_is_opt_in_and_read_from_either_name() {
+        let single = load_probe(&[]).unwrap();
+        assert!(single.redis.cluster_nodes().is_empty());
+        let blank = load_probe(&[("REDIS_CLUSTER_URLS", " , ")]).unwrap();
+        assert!(
+            blank.redis.cluster_nodes().is_empty(),
+            "blank means no cluster"
+        );
+
+        let plain = load_probe(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://10.0.0.1:7000, redis://10.0.0.2:7000,",
+        )])
+        .unwrap();
+        assert_eq!(
+            plain.redis.cluster_nodes(),
+            ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
+        );
+        let prefixed = load_probe(&[(
+            "APP__REDIS__CLUSTER_URLS",
+            "redis://10.0.0.3:7000,redis://10.0.0.4:7000",
+        )])
+        .unwrap();
+        assert_eq!(
+            prefixed.redis.cluster_nodes(),
+            ["redis://10.0.0.3:7000", "redis://10.0.0.4:7000"]
+        );
     }
 
     #[test]

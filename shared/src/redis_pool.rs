@@ -11,6 +11,14 @@
 //! the pool then drops it at its next checkout and opens a fresh one. Idle
 //! connections are pinged before reuse, busy ones are not (deadpool-redis
 //! would ping on every checkout, doubling the round trips).
+//!
+//! Redis Cluster (opt-in, `REDIS_CLUSTER_URLS`) goes through the same pool:
+//! its connections are redis-rs cluster connections, each of which keeps a
+//! multiplexed connection to every node, routes each command by its key's
+//! slot and follows `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` itself. Callers
+//! see no difference, with one rule: a pipeline or a multi-key command must
+//! stay within one slot (every queue's keys share the hash tag `{<queue>}`;
+//! see [`RedisPool::is_cluster`] for the few places that span queues).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +26,11 @@ use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::ClusterClientBuilder;
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use deadpool_redis::redis::{
-    AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
+    Arg, AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
     Value,
 };
 use deadpool_redis::{Manager, Runtime};
@@ -31,10 +42,28 @@ use crate::queue::KeySpace;
 /// command; one idle for longer is pinged before reuse.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// One multiplexed connection and whether a command on it has failed.
-struct SharedConnection {
-    connection: MultiplexedConnection,
+/// One multiplexed connection (to one Redis, or to every node of a cluster)
+/// and whether a command on it has failed.
+struct SharedConnection<C> {
+    connection: C,
     broken: Arc<AtomicBool>,
+}
+
+impl<C> SharedConnection<C> {
+    fn new(connection: C) -> Self {
+        Self {
+            connection,
+            broken: Arc::default(),
+        }
+    }
+
+    /// Whether a recycled connection may be handed out without a ping.
+    fn fresh(&self) -> RecycleResult<RedisError> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(RecycleError::message("a command failed on this connection"));
+        }
+        Ok(())
+    }
 }
 
 /// Creates connections like deadpool-redis does; recycles them cheaply and
@@ -42,24 +71,19 @@ struct SharedConnection {
 struct SharingManager(Manager);
 
 impl managed::Manager for SharingManager {
-    type Type = SharedConnection;
+    type Type = SharedConnection<MultiplexedConnection>;
     type Error = RedisError;
 
-    async fn create(&self) -> Result<SharedConnection, RedisError> {
-        Ok(SharedConnection {
-            connection: self.0.create().await?,
-            broken: Arc::default(),
-        })
+    async fn create(&self) -> Result<Self::Type, RedisError> {
+        Ok(SharedConnection::new(self.0.create().await?))
     }
 
     async fn recycle(
         &self,
-        shared: &mut SharedConnection,
+        shared: &mut Self::Type,
         metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
-        if shared.broken.load(Ordering::Relaxed) {
-            return Err(RecycleError::message("a command failed on this connection"));
-        }
+        shared.fresh()?;
         if metrics.last_used() < PING_WHEN_IDLE_FOR {
             return Ok(());
         }
@@ -67,16 +91,69 @@ impl managed::Manager for SharingManager {
     }
 }
 
-type Pool = managed::Pool<SharingManager>;
+/// The same for Redis Cluster: one connection is a redis-rs cluster
+/// connection, which reconnects to nodes and refreshes the slot map itself.
+struct ClusterManager(deadpool_redis::redis::cluster::ClusterClient);
+
+impl managed::Manager for ClusterManager {
+    type Type = SharedConnection<ClusterConnection>;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<Self::Type, RedisError> {
+        Ok(SharedConnection::new(self.0.get_async_connection().await?))
+    }
+
+    async fn recycle(
+        &self,
+        shared: &mut Self::Type,
+        metrics: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        shared.fresh()?;
+        if metrics.last_used() < PING_WHEN_IDLE_FOR {
+            return Ok(());
+        }
+        // One node answering shows the connection's machinery works; whether
+        // every slot is served is for the commands (and `ping`) to find out.
+        let _: Value = shared
+            .connection
+            .route_command(
+                deadpool_redis::redis::cmd("PING"),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 pub type PoolError = managed::PoolError<RedisError>;
 
-/// Pooled connections to the queue's Redis, and the key namespace in it.
+#[derive(Clone)]
+enum Backend {
+    Single(managed::Pool<SharingManager>),
+    Cluster(managed::Pool<ClusterManager>),
+}
+
+/// Pooled connections to the queue's Redis (or Redis Cluster), and the key
+/// namespace in it.
 #[derive(Clone)]
 pub struct RedisPool {
-    pool: Pool,
+    backend: Backend,
     keyspace: KeySpace,
     /// The most one checkout and the commands sent on it may take together.
     budget: Duration,
+}
+
+/// Checks a connection out of `pool` before `deadline`.
+async fn checkout<M>(
+    pool: &managed::Pool<M>,
+    deadline: tokio::time::Instant,
+) -> Result<managed::Object<M>, PoolError>
+where
+    M: managed::Manager<Error = RedisError>,
+{
+    tokio::time::timeout_at(deadline, pool.get())
+        .await
+        .map_err(|_| PoolError::Timeout(managed::TimeoutType::Wait))?
 }
 
 impl RedisPool {
@@ -88,12 +165,25 @@ impl RedisPool {
     /// connection, opening a new one and waiting for replies.
     pub async fn get(&self) -> Result<RedisConnection, PoolError> {
         let deadline = tokio::time::Instant::now() + self.budget;
-        let shared = tokio::time::timeout_at(deadline, self.pool.get())
-            .await
-            .map_err(|_| PoolError::Timeout(managed::TimeoutType::Wait))??;
+        let (link, broken) = match &self.backend {
+            Backend::Single(pool) => {
+                let shared = checkout(pool, deadline).await?;
+                (
+                    Link::Single(shared.connection.clone()),
+                    shared.broken.clone(),
+                )
+            }
+            Backend::Cluster(pool) => {
+                let shared = checkout(pool, deadline).await?;
+                (
+                    Link::Cluster(shared.connection.clone()),
+                    shared.broken.clone(),
+                )
+            }
+        };
         Ok(RedisConnection {
-            connection: shared.connection.clone(),
-            broken: shared.broken.clone(),
+            link,
+            broken,
             deadline,
         })
     }
@@ -101,11 +191,44 @@ impl RedisPool {
     pub fn keyspace(&self) -> &KeySpace {
         &self.keyspace
     }
+
+    /// Whether this is a Redis Cluster. A pipeline there must keep to one
+    /// slot (one queue): code that reads or writes several queues at once
+    /// sends one command per queue, concurrently, instead of one pipeline.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.backend, Backend::Cluster(_))
+    }
+
+    /// Runs `exchange` once per item, each on its own handle (and time
+    /// budget), all at once; the replies come back in the items' order, or
+    /// the first failure. On a cluster this replaces a pipeline whose
+    /// commands would span slots: the handles share the cluster connection,
+    /// which routes each exchange to its node and pipelines those bound for
+    /// one node on its connection, so it costs about one round trip per
+    /// node rather than one per item.
+    pub async fn each<I, T, F, Fut>(&self, items: I, exchange: F) -> Result<Vec<T>, RedisFailure>
+    where
+        I: IntoIterator,
+        F: Fn(RedisConnection, I::Item) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let exchange = &exchange;
+        futures_util::future::try_join_all(items.into_iter().map(|item| async move {
+            let connection = self.get().await?;
+            Ok::<T, RedisFailure>(exchange(connection, item).await?)
+        }))
+        .await
+    }
+}
+
+enum Link {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
 }
 
 /// A request's handle on a shared connection.
 pub struct RedisConnection {
-    connection: MultiplexedConnection,
+    link: Link,
     broken: Arc<AtomicBool>,
     deadline: tokio::time::Instant,
 }
@@ -139,8 +262,21 @@ impl RedisConnection {
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            self.within_budget(connection.req_packed_command(cmd)).await
+            match &self.link {
+                Link::Single(connection) => {
+                    let mut connection = connection.clone();
+                    self.within_budget(connection.req_packed_command(cmd)).await
+                }
+                // Routed by the command's key; `SCRIPT LOAD` goes to every
+                // node, so after `NOSCRIPT` (a node promoted, restarted or
+                // importing the slot without the script) `redis::Script`'s
+                // fallback loads it where it is missing, and replicas have
+                // it before they are promoted.
+                Link::Cluster(connection) => {
+                    let mut connection = connection.clone();
+                    self.within_budget(connection.req_packed_command(cmd)).await
+                }
+            }
         })
     }
 
@@ -151,14 +287,28 @@ impl ConnectionLike for RedisConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            self.within_budget(connection.req_packed_commands(cmd, offset, count))
-                .await
+            match &self.link {
+                Link::Single(connection) => {
+                    let mut connection = connection.clone();
+                    self.within_budget(connection.req_packed_commands(cmd, offset, count))
+                        .await
+                }
+                // The pipeline goes to the node of its first keyed command;
+                // redis-rs refuses one whose commands span slots (CROSSSLOT).
+                Link::Cluster(connection) => {
+                    let mut connection = connection.clone();
+                    self.within_budget(connection.req_packed_commands(cmd, offset, count))
+                        .await
+                }
+            }
         })
     }
 
     fn get_db(&self) -> i64 {
-        self.connection.get_db()
+        match &self.link {
+            Link::Single(connection) => connection.get_db(),
+            Link::Cluster(connection) => connection.get_db(),
+        }
     }
 }
 
@@ -166,24 +316,104 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisFailure> {
     let keyspace = KeySpace::new(&settings.key_prefix)
         .map_err(|e| RedisFailure::Misconfigured(e.to_string()))?;
     let timeout = Duration::from_millis(settings.timeout_ms);
-    let connection = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
-    let manager = Manager::new_with_config(settings.url.as_str(), connection)
-        .map_err(RedisFailure::Unexpected)?;
-    let pool = Pool::builder(SharingManager(manager))
+    let nodes = settings.cluster_nodes();
+    let backend = if nodes.is_empty() {
+        let connection = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let manager = Manager::new_with_config(settings.url.as_str(), connection)
+            .map_err(RedisFailure::Unexpected)?;
+        Backend::Single(pool_of(SharingManager(manager), settings, timeout)?)
+    } else {
+        // Every attempt, retries and redirections included, fits in the
+        // budget; `within_budget` enforces the request's remaining share.
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(RedisFailure::Unexpected)?;
+        Backend::Cluster(pool_of(ClusterManager(client), settings, timeout)?)
+    };
+    Ok(RedisPool {
+        backend,
+        keyspace,
+        budget: timeout,
+    })
+}
+
+fn pool_of<M: managed::Manager>(
+    manager: M,
+    settings: &RedisSettings,
+    timeout: Duration,
+) -> Result<managed::Pool<M>, RedisFailure> {
+    managed::Pool::builder(manager)
         .max_size(settings.pool_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .build()
-        .map_err(|e| RedisFailure::Misconfigured(e.to_string()))?;
-    Ok(RedisPool {
-        pool,
-        keyspace,
-        budget: timeout,
-    })
+        .map_err(|e| RedisFailure::Misconfigured(e.to_string()))
+}
+
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
+/// part between the first `{` and the next `}`, when not empty) or of the
+/// whole key, modulo 16384. Keys of one multi-key command, script or
+/// pipeline must share a slot on a cluster.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &byte in hashed {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
+/// The keys a script invocation passes (its `KEYS`), as sent: what must
+/// share one slot on a cluster.
+pub fn script_keys(invocation: &deadpool_redis::redis::ScriptInvocation<'_>) -> Vec<Vec<u8>> {
+    let mut pipe = deadpool_redis::redis::pipe();
+    pipe.invoke_script(invocation);
+    let args: Vec<&[u8]> = pipe
+        .cmd_iter()
+        .flat_map(|cmd| cmd.args_iter())
+        .filter_map(|arg| match arg {
+            Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    // EVALSHA <sha> <numkeys> <key>... <arg>...
+    let count: usize = args
+        .get(2)
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    args.iter()
+        .skip(3)
+        .take(count)
+        .map(|k| k.to_vec())
+        .collect()
+}
+
+/// The distinct cluster slots of `keys`; a script, pipeline or multi-key
+/// command is fit for a cluster when this holds one slot.
+pub fn slots_of<K: AsRef<[u8]>>(keys: &[K]) -> std::collections::BTreeSet<u16> {
+    keys.iter().map(|key| key_slot(key.as_ref())).collect()
 }
 
 /// A failed Redis operation, split by what the caller should do about it:
@@ -217,6 +447,8 @@ impl From<RedisError> for RedisFailure {
                 err.kind(),
                 ErrorKind::Server(
                     ServerErrorKind::BusyLoading
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::ClusterDown
                         | ServerErrorKind::MasterDown
@@ -265,8 +497,10 @@ pub fn probe(pool: &RedisPool) -> crate::outage::Probe {
 /// (no AOF, no snapshot schedule): a restart of such a server loses every
 /// queue's line. Managed servers often refuse `CONFIG`; that is not an
 /// error here, only a question left unanswered.
+/// On a cluster the answer is one master's (the one serving the slot of the
+/// word `GET`, as redis-rs routes `CONFIG GET`); nodes are configured alike.
 pub async fn warn_if_not_persistent(pool: &RedisPool, settings: &RedisSettings) {
-    let address = redacted_address(&settings.url);
+    let address = redacted_addresses(settings);
     let answer: Result<(Vec<String>, Vec<String>), RedisFailure> = async {
         let mut conn = pool.get().await?;
         let (aof, save) = deadpool_redis::redis::pipe()
@@ -302,6 +536,17 @@ pub async fn warn_if_not_persistent(pool: &RedisPool, settings: &RedisSettings) 
     }
 }
 
+/// `host:port` of the Redis the settings name (of each cluster seed node,
+/// comma-separated), without credentials, for logs.
+pub fn redacted_addresses(settings: &RedisSettings) -> String {
+    let nodes = settings.cluster_nodes();
+    if nodes.is_empty() {
+        return redacted_address(&settings.url);
+    }
+    let nodes: Vec<String> = nodes.into_iter().map(redacted_address).collect();
+    nodes.join(",")
+}
+
 /// `host:port` of a Redis URL, without credentials, for logs.
 pub fn redacted_address(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -314,6 +559,7 @@ pub fn redacted_address(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use deadpool_redis::redis::cluster_routing::Slot;
     use deadpool_redis::redis::parse_redis_value;
 
     use super::*;
@@ -348,6 +594,68 @@ mod tests {
         );
         assert_eq!(redacted_address("redis://user:pw@h:1"), "h:1");
         assert_eq!(redacted_address("redis://127.0.0.1:6379"), "127.0.0.1:6379");
+    }
+
+    #[test]
+    fn slots_are_computed_as_redis_does() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"123456789"), 0x31C3, "CRC16 check value");
+        assert_eq!(key_slot(b"foo"), 12_182);
+        assert_eq!(key_slot(b"bar"), 5_061);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(
+            key_slot(b"foo{}{bar}"),
+            key_slot(b"bar"),
+            "an empty tag is no tag"
+        );
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+        for key in [
+            "q:{tour-1}:line",
+            "staging:q:{a}:state",
+            "queues",
+            "origin:health",
+            "x{}",
+            "{",
+            "",
+        ] {
+            assert_eq!(
+                Slot::new(key_slot(key.as_bytes())),
+                Some(Slot::for_key(key)),
+                "{key}: the same slot redis-rs routes to"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cluster_in_flux_is_unavailable() {
+        for line in [
+            "MOVED 3999 127.0.0.1:6381",
+            "ASK 3999 127.0.0.1:6381",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        ] {
+            assert!(
+                matches!(server_error(line).into(), RedisFailure::Unavailable(_)),
+                "{line}"
+            );
+        }
+        let cross = server_error("CROSSSLOT Keys in request don't hash to the same slot");
+        assert!(
+            matches!(cross.into(), RedisFailure::Unexpected(_)),
+            "keys spanning slots are a bug, not an outage"
+        );
+    }
+
+    #[test]
+    fn a_script_invocation_names_its_keys() {
+        let script = deadpool_redis::redis::Script::new("return 1");
+        assert_eq!(
+            script_keys(script.key("a").key("b").arg("c")),
+            [b"a".to_vec(), b"b".to_vec()]
+        );
+        assert!(script_keys(&script.prepare_invoke()).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod mysql;
 pub mod process;
 pub mod proxy;
 pub mod queue_app;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod reservation_app;
 

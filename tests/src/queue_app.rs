@@ -23,6 +23,9 @@ use crate::{TEST_ADMIN_KEY, TEST_TOKEN_SECRET, unique_suffix};
 
 pub struct QueueAppOptions {
     pub redis_url: String,
+    /// `REDIS_CLUSTER_URLS`: when not empty, the app uses that Redis
+    /// Cluster instead of `redis_url`.
+    pub redis_cluster_urls: String,
     /// How callers are identified; trusted-header by default, as most tests
     /// are about the line, not about authentication.
     pub auth: AuthSettings,
@@ -41,6 +44,7 @@ impl Default for QueueAppOptions {
     fn default() -> Self {
         Self {
             redis_url: crate::redis_url(),
+            redis_cluster_urls: String::new(),
             auth: trusted_header_auth(),
             trusted_proxies: String::new(),
             declared: BTreeMap::new(),
@@ -104,6 +108,7 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
         },
         redis: RedisSettings {
             url: options.redis_url.clone(),
+            cluster_urls: options.redis_cluster_urls.clone(),
             pool_size: 32,
             timeout_ms: 1000,
             key_prefix: options.key_prefix.clone(),

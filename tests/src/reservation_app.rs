@@ -63,6 +63,9 @@ pub struct ReservationAppOptions {
     pub seats_feed_interval_ms: u64,
     /// `ORIGIN_HEALTH_INTERVAL_MS`.
     pub origin_health_interval_ms: u64,
+    /// `REDIS_CLUSTER_URLS`: when not empty, the app (and the test's own
+    /// pool) use that Redis Cluster instead of the shared Redis.
+    pub redis_cluster_urls: String,
 }
 
 impl Default for ReservationAppOptions {
@@ -82,6 +85,7 @@ impl Default for ReservationAppOptions {
             mysql_admin_url: None,
             seats_feed_interval_ms: 200,
             origin_health_interval_ms: 200,
+            redis_cluster_urls: String::new(),
         }
     }
 }
@@ -257,6 +261,7 @@ pub async fn spawn_reservation_app_with(options: ReservationAppOptions) -> TestR
         .expect("connect to the test database");
     let redis_pool = shared::redis_pool::build_pool(&RedisSettings {
         url: redis_url(),
+        cluster_urls: options.redis_cluster_urls.clone(),
         pool_size: 16,
         timeout_ms: 2000,
         key_prefix: options.redis_key_prefix.clone(),
@@ -295,6 +300,7 @@ fn settings_for(options: &ReservationAppOptions, db_url: String, redis_url: Stri
         },
         redis: RedisSettings {
             url: redis_url,
+            cluster_urls: options.redis_cluster_urls.clone(),
             pool_size: 64,
             timeout_ms: 1000,
             key_prefix: options.redis_key_prefix.clone(),

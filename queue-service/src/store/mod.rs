@@ -146,22 +146,9 @@ impl QueueStore {
             .arg(queue.as_str())
             .query_async(&mut conn)
             .await?;
-        let mut invocation = CONFIGURE.key(keys.config());
-        invocation.key(keys.state());
-        // Used only if the queue has no seed yet; an existing one is kept.
-        match config.opens_at {
-            Some(_) => {
-                let seed = DrawSeed::generate();
-                invocation.arg(seed.to_hex()).arg(seed.commitment());
-            }
-            None => {
-                invocation.arg("-").arg("-");
-            }
-        }
-        for (field, value) in config.to_fields() {
-            invocation.arg(field).arg(value);
-        }
-        let created: i64 = invocation.invoke_async(&mut conn).await?;
+        let created: i64 = configure_invocation(&keys, config)
+            .invoke_async(&mut conn)
+            .await?;
         Ok(created == 1)
     }
 
@@ -173,11 +160,7 @@ impl QueueStore {
         // State first, registry second (the reverse of `configure`): a
         // failure in between leaves a registered queue without settings,
         // which the scheduler skips, and the caller's retry completes it.
-        let mut invocation = DELETE.prepare_invoke();
-        for key in keys.all() {
-            invocation.key(key);
-        }
-        let existed: i64 = invocation.invoke_async(&mut conn).await?;
+        let existed: i64 = delete_invocation(&keys).invoke_async(&mut conn).await?;
         let _: i64 = redis::cmd("SREM")
             .arg(self.pool.keyspace().registry())
             .arg(queue.as_str())
@@ -270,12 +253,22 @@ impl QueueStore {
         if queues.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.get().await?;
-        let mut pipe = redis::pipe();
-        for queue in queues {
-            pipe.cmd("HGETALL").arg(self.keys(queue).config());
-        }
-        let replies: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<HashMap<String, String>> = if self.pool.is_cluster() {
+            // Each queue's settings are in a slot of their own.
+            self.pool
+                .each(queues, |mut conn, queue| {
+                    let key = self.keys(queue).config();
+                    async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }
+                })
+                .await?
+        } else {
+            let mut conn = self.pool.get().await?;
+            let mut pipe = redis::pipe();
+            for queue in queues {
+                pipe.cmd("HGETALL").arg(self.keys(queue).config());
+            }
+            pipe.query_async(&mut conn).await?
+        };
         Ok(replies.iter().map(QueueConfig::from_fields).collect())
     }
 
@@ -355,9 +348,7 @@ impl QueueStore {
     pub async fn heartbeat(&self, ticket: &QueueTicket) -> Result<HeartbeatOutcome, RedisFailure> {
         let keys = self.keys(&ticket.queue_id);
         let mut conn = self.pool.get().await?;
-        let reply: Vec<i64> = with_status_keys(&HEARTBEAT, &keys)
-            .arg(ticket.user_id.as_str())
-            .arg(ticket.seq)
+        let reply: Vec<i64> = heartbeat_invocation(&keys, ticket)
             .invoke_async(&mut conn)
             .await?;
         replies::heartbeat(&reply)
@@ -368,13 +359,7 @@ impl QueueStore {
     pub async fn leave(&self, ticket: &QueueTicket) -> Result<bool, RedisFailure> {
         let keys = self.keys(&ticket.queue_id);
         let mut conn = self.pool.get().await?;
-        let left: i64 = LEAVE
-            .key(keys.state())
-            .key(keys.line())
-            .key(keys.seen())
-            .key(keys.draw())
-            .arg(ticket.user_id.as_str())
-            .arg(ticket.seq)
+        let left: i64 = leave_invocation(&keys, ticket)
             .invoke_async(&mut conn)
             .await?;
         Ok(left == 1)
@@ -390,14 +375,7 @@ impl QueueStore {
     ) -> Result<Option<TickReport>, RedisFailure> {
         let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
-        let reply: Vec<i64> = with_status_keys(&TICK, &keys)
-            .key(keys.draw())
-            .key(keys.estimates())
-            .arg(params.eviction_batch)
-            .arg(TURNOVER_SMOOTHING_MS)
-            .arg(params.period_ms)
-            .arg(params.outage_threshold_ms())
-            .arg(params.origin.code())
+        let reply: Vec<i64> = tick_invocation(&keys, &params)
             .invoke_async(&mut conn)
             .await?;
         replies::tick(&reply)
@@ -411,10 +389,7 @@ impl QueueStore {
         lease_ms: u64,
     ) -> Result<bool, RedisFailure> {
         let mut conn = self.pool.get().await?;
-        let held: i64 = LEASE
-            .key(self.keys(queue).lease())
-            .arg(owner)
-            .arg(lease_ms)
+        let held: i64 = lease_invocation(&self.keys(queue), owner, lease_ms)
             .invoke_async(&mut conn)
             .await?;
         Ok(held == 1)
@@ -459,14 +434,25 @@ impl QueueStore {
         if queues.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.get().await?;
-        // Load once so the pipelined EVALSHAs cannot meet NOSCRIPT.
-        STATS.load_async(&mut conn).await?;
-        let mut pipe = redis::pipe();
-        for queue in queues {
-            pipe.invoke_script(&stats_invocation(&self.keys(queue)));
-        }
-        let replies: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<Vec<i64>> = if self.pool.is_cluster() {
+            // One script per queue, each in its queue's slot (and each with
+            // the NOSCRIPT fallback a pipeline lacks).
+            self.pool
+                .each(queues, |mut conn, queue| {
+                    let invocation = stats_invocation(&self.keys(queue));
+                    async move { invocation.invoke_async(&mut conn).await }
+                })
+                .await?
+        } else {
+            let mut conn = self.pool.get().await?;
+            // Load once so the pipelined EVALSHAs cannot meet NOSCRIPT.
+            STATS.load_async(&mut conn).await?;
+            let mut pipe = redis::pipe();
+            for queue in queues {
+                pipe.invoke_script(&stats_invocation(&self.keys(queue)));
+            }
+            pipe.query_async(&mut conn).await?
+        };
         replies.iter().map(|reply| replies::stats(reply)).collect()
     }
 }
@@ -502,6 +488,79 @@ fn issue_invocation(
     invocation
 }
 
+fn configure_invocation(
+    keys: &QueueKeys,
+    config: &QueueConfig,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = CONFIGURE.key(keys.config());
+    invocation.key(keys.state());
+    // Used only if the queue has no seed yet; an existing one is kept.
+    match config.opens_at {
+        Some(_) => {
+            let seed = DrawSeed::generate();
+            invocation.arg(seed.to_hex()).arg(seed.commitment());
+        }
+        None => {
+            invocation.arg("-").arg("-");
+        }
+    }
+    for (field, value) in config.to_fields() {
+        invocation.arg(field).arg(value);
+    }
+    invocation
+}
+
+fn delete_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
+    let mut invocation = DELETE.prepare_invoke();
+    for key in keys.all() {
+        invocation.key(key);
+    }
+    invocation
+}
+
+fn heartbeat_invocation(
+    keys: &QueueKeys,
+    ticket: &QueueTicket,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = with_status_keys(&HEARTBEAT, keys);
+    invocation.arg(ticket.user_id.as_str()).arg(ticket.seq);
+    invocation
+}
+
+fn leave_invocation(keys: &QueueKeys, ticket: &QueueTicket) -> redis::ScriptInvocation<'static> {
+    let mut invocation = LEAVE.key(keys.state());
+    invocation
+        .key(keys.line())
+        .key(keys.seen())
+        .key(keys.draw())
+        .arg(ticket.user_id.as_str())
+        .arg(ticket.seq);
+    invocation
+}
+
+fn tick_invocation(keys: &QueueKeys, params: &TickParams) -> redis::ScriptInvocation<'static> {
+    let mut invocation = with_status_keys(&TICK, keys);
+    invocation
+        .key(keys.draw())
+        .key(keys.estimates())
+        .arg(params.eviction_batch)
+        .arg(TURNOVER_SMOOTHING_MS)
+        .arg(params.period_ms)
+        .arg(params.outage_threshold_ms())
+        .arg(params.origin.code());
+    invocation
+}
+
+fn lease_invocation(
+    keys: &QueueKeys,
+    owner: &str,
+    lease_ms: u64,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = LEASE.key(keys.lease());
+    invocation.arg(owner).arg(lease_ms);
+    invocation
+}
+
 fn stats_invocation(keys: &QueueKeys) -> redis::ScriptInvocation<'static> {
     let mut invocation = STATS.prepare_invoke();
     invocation
@@ -531,4 +590,89 @@ fn with_status_keys(script: &'static Script, keys: &QueueKeys) -> redis::ScriptI
         invocation.key(key);
     }
     invocation
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::queue::KeySpace;
+    use shared::redis_pool::{script_keys, slots_of};
+
+    use super::*;
+
+    fn config(json: &str) -> QueueConfig {
+        serde_json::from_str(json).expect("a valid queue config")
+    }
+
+    /// On a Redis Cluster every key of one script must hash to one slot;
+    /// the queue's hash tag guarantees it, whatever the prefix and id.
+    #[test]
+    fn every_script_keeps_to_one_cluster_slot() {
+        let plain = config(
+            r#"{"max_active":10,"admit_per_second":5,"active_ttl_seconds":60,"heartbeat_ttl_seconds":30}"#,
+        );
+        let with_opening = config(
+            r#"{"max_active":10,"admit_per_second":5,"active_ttl_seconds":60,"heartbeat_ttl_seconds":30,"opens_at":"2030-01-01T00:00:00Z"}"#,
+        );
+        let seed = DrawSeed::generate();
+        let user = UserId::parse("fan-1").unwrap();
+        let mut checked = 0;
+        for prefix in ["", "staging:", "t-0123abcd:"] {
+            for queue in ["tour-1", "a", "spring_2026-final", "queue.with.dots"] {
+                let Ok(queue) = QueueId::parse(queue) else {
+                    continue;
+                };
+                let keys = KeySpace::new(prefix).unwrap().queue(&queue);
+                let ticket = QueueTicket {
+                    queue_id: queue.clone(),
+                    user_id: user.clone(),
+                    seq: 42,
+                };
+                let bare = Arrival {
+                    user: &user,
+                    address_key: "203.0.113.7",
+                    work: None,
+                };
+                let worked = Arrival {
+                    user: &user,
+                    address_key: "2001:db8::/64",
+                    work: Some(ProvenWork {
+                        difficulty_bits: 12,
+                        digest_hex: "ab".repeat(32),
+                        valid_for_ms: 60_000,
+                    }),
+                };
+                for (script, invocation) in [
+                    ("issue", issue_invocation(&keys, &bare, None)),
+                    (
+                        "issue with work",
+                        issue_invocation(&keys, &worked, Some(&seed)),
+                    ),
+                    ("heartbeat", heartbeat_invocation(&keys, &ticket)),
+                    ("tick", tick_invocation(&keys, &TickParams::by_hand(100))),
+                    ("stats", stats_invocation(&keys)),
+                    ("configure", configure_invocation(&keys, &plain)),
+                    (
+                        "configure opening",
+                        configure_invocation(&keys, &with_opening),
+                    ),
+                    ("delete", delete_invocation(&keys)),
+                    ("leave", leave_invocation(&keys, &ticket)),
+                    ("lease", lease_invocation(&keys, "replica-1", 3_000)),
+                ] {
+                    let sent = script_keys(&invocation);
+                    assert!(!sent.is_empty(), "{script} passes its keys as KEYS");
+                    assert_eq!(
+                        slots_of(&sent).len(),
+                        1,
+                        "{script} of {prefix}{queue} spans slots: {:?}",
+                        sent.iter()
+                            .map(|k| String::from_utf8_lossy(k).into_owned())
+                            .collect::<Vec<_>>()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 90, "{checked}");
+    }
 }

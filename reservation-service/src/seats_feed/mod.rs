@@ -149,33 +149,28 @@ impl SeatsFeed {
 
     /// One round trip for every queue; each queue's write is its own
     /// MULTI/EXEC, so its counts never outlive their expiry, and no command
-    /// spans two queues (their keys may live in different cluster slots).
+    /// spans two queues. On a Redis Cluster the queues' keys live in
+    /// different slots, so each queue's MULTI/EXEC goes as a pipeline of its
+    /// own, all at once.
     async fn write(
         &self,
         queues: &BTreeMap<QueueId, SeatCounts>,
         now_ms: Millis,
     ) -> Result<(), RedisFailure> {
         let keyspace = self.redis.keyspace();
+        if self.redis.is_cluster() {
+            self.redis
+                .each(queues, |mut conn, (queue, counts)| {
+                    let mut pipe = redis::pipe();
+                    write_counts(&mut pipe, &keyspace.queue(queue).seats(), counts, now_ms);
+                    async move { pipe.query_async::<()>(&mut conn).await }
+                })
+                .await?;
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         for (queue, counts) in queues {
-            let key = keyspace.queue(queue).seats();
-            pipe.cmd("MULTI")
-                .ignore()
-                .cmd("HSET")
-                .arg(&key)
-                .arg(seat_field::LEFT)
-                .arg(counts.left)
-                .arg(seat_field::HELD)
-                .arg(counts.held)
-                .arg(seat_field::AT_MS)
-                .arg(now_ms)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(SEATS_TTL_MS)
-                .ignore()
-                .cmd("EXEC")
-                .ignore();
+            write_counts(&mut pipe, &keyspace.queue(queue).seats(), counts, now_ms);
         }
         let mut conn = self.redis.get().await?;
         let () = pipe.query_async(&mut conn).await?;
@@ -202,6 +197,27 @@ impl SeatsFeed {
         }
         self.metrics.seats_feed_lease_held.set(0);
     }
+}
+
+/// Appends one queue's write: its counts and their expiry, in one MULTI/EXEC.
+fn write_counts(pipe: &mut redis::Pipeline, key: &str, counts: &SeatCounts, now_ms: Millis) {
+    pipe.cmd("MULTI")
+        .ignore()
+        .cmd("HSET")
+        .arg(key)
+        .arg(seat_field::LEFT)
+        .arg(counts.left)
+        .arg(seat_field::HELD)
+        .arg(counts.held)
+        .arg(seat_field::AT_MS)
+        .arg(now_ms)
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(SEATS_TTL_MS)
+        .ignore()
+        .cmd("EXEC")
+        .ignore();
 }
 
 /// Sums each queue's schedules. A queue id the database holds but the queue

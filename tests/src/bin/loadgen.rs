@@ -128,6 +128,7 @@ fn spec(load: &Load) -> LoadSpec {
 async fn store(target: &QueueTarget) -> anyhow::Result<(QueueStore, QueueId)> {
     let pool = shared::redis_pool::build_pool(&RedisSettings {
         url: target.redis_url.clone(),
+        cluster_urls: String::new(),
         pool_size: 4,
         timeout_ms: 60_000,
         key_prefix: target.key_prefix.clone(),

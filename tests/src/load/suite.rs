@@ -165,6 +165,7 @@ struct Bench {
 pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
     let pool = shared::redis_pool::build_pool(&RedisSettings {
         url: cfg.redis_url.clone(),
+        cluster_urls: String::new(),
         pool_size: 8,
         timeout_ms: 120_000,
         key_prefix: String::new(),

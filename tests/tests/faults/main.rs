@@ -93,6 +93,7 @@ async fn active_tokens(
 ) -> Vec<String> {
     let pool = shared::redis_pool::build_pool(&RedisSettings {
         url: redis_url.to_owned(),
+        cluster_urls: String::new(),
         pool_size: 4,
         timeout_ms: 2_000,
         key_prefix: prefix.to_owned(),

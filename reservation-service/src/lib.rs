@@ -12,6 +12,7 @@ pub mod gate;
 pub mod metrics;
 pub mod openapi;
 pub mod origin_health;
+pub mod purchase;
 pub mod purge;
 pub mod routes;
 pub mod seats_feed;

@@ -7,13 +7,13 @@ use shared::ids::UserId;
 use shared::problem::Problem;
 use time::OffsetDateTime;
 
-use crate::domain::booking::hold_expiry;
 use crate::domain::ids::{ReservationId, ScheduleId, SeatId};
 use crate::domain::reservation::ReservationStatus;
 use crate::error::ReservationError;
+use crate::purchase::{self, Held};
 use crate::state::AppState;
 use crate::storage;
-use crate::storage::holds::{Hold, HoldOutcome, HoldRequest};
+use crate::storage::holds::Hold;
 use crate::storage::reservations::ReleaseOutcome;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -97,41 +97,24 @@ pub async fn hold_seat(
     state: web::Data<AppState>,
     body: web::Json<HoldSeatRequest>,
 ) -> Result<HttpResponse, ReservationError> {
-    state.gate.precheck(&token, &user)?;
     let schedule_id = ScheduleId::new(body.schedule_id)?;
     let seat_id = SeatId::new(body.seat_id)?;
     tracing::Span::current()
         .record("schedule.id", schedule_id.get())
         .record("seat.id", seat_id.get());
-
-    let facts = state.catalog.facts(schedule_id).await?;
-    let ticket = state.gate.bind(&token, &user, &facts.queue_id)?;
-    if !facts.window.is_open(OffsetDateTime::now_utc()) {
-        return Err(ReservationError::BookingClosed);
-    }
-    state.gate.admit(&ticket).await?;
-
-    let request = HoldRequest {
-        user: &user,
+    let held = purchase::hold(
+        &state,
+        &user,
+        &token,
         schedule_id,
         seat_id,
-        price: facts.seat_price,
-        expires_at: hold_expiry(OffsetDateTime::now_utc(), state.hold_ttl),
-    };
-    let outcome = storage::holds::hold_seat(&state.db, &request).await?;
-    let label = match &outcome {
-        HoldOutcome::Held(_) => "held",
-        HoldOutcome::AlreadyYours(_) => "already_yours",
-        HoldOutcome::Taken => "taken",
-        HoldOutcome::NoSuchSeat => "not_found",
-    };
-    state.metrics.holds.with_label_values(&[label]).inc();
-    match outcome {
-        HoldOutcome::Held(hold) => Ok(HttpResponse::Created().json(HoldView::from(hold))),
-        HoldOutcome::AlreadyYours(hold) => Ok(HttpResponse::Ok().json(HoldView::from(hold))),
-        HoldOutcome::Taken => Err(ReservationError::SeatUnavailable),
-        HoldOutcome::NoSuchSeat => Err(ReservationError::SeatNotFound),
-    }
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(match held {
+        Held::New(hold) => HttpResponse::Created().json(HoldView::from(hold)),
+        Held::Again(hold) => HttpResponse::Ok().json(HoldView::from(hold)),
+    })
 }
 
 #[utoipa::path(

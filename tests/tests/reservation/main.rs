@@ -13,6 +13,7 @@ mod operations;
 mod origin;
 mod outages;
 mod payments;
+mod purchase;
 mod request_ids;
 
 use std::sync::Arc;

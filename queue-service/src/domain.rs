@@ -72,9 +72,10 @@ pub struct QueueConfig {
     #[schema(minimum = 0, maximum = 600, default = 30)]
     pub prequeue_spread_seconds: u32,
     /// Active users allowed per seat still for sale: with a concert feeding
-    /// the queue, active ≤ min(max_active, ceil(seats_left × this)).
+    /// the queue, active ≤ min(max_active, ceil(seats_left × this)). 0: the
+    /// queue does not follow the seats at all (no cap, no sold-out).
     #[serde(default = "default_admit_per_seat")]
-    #[schema(minimum = 0.1, maximum = 100.0, default = 2.0)]
+    #[schema(minimum = 0.0, maximum = 100.0, default = 2.0)]
     pub admit_per_seat: f64,
     /// When the reservation service counts as unhealthy, slowing admission.
     #[serde(default)]
@@ -329,7 +330,7 @@ impl QueueConfig {
                 )))
             }
         };
-        between("admit_per_seat", self.admit_per_seat, 0.1, 100.0)?;
+        between("admit_per_seat", self.admit_per_seat, 0.0, 100.0)?;
         let o = &self.origin;
         bounded("origin.max_p95_ms", o.max_p95_ms, 1, 60_000)?;
         between("origin.max_error_ratio", o.max_error_ratio, 0.0, 1.0)?;

@@ -45,7 +45,7 @@ pub enum QueueError {
     SoldOut,
     #[error("the draw has not been made yet: it is made at the queue's opening")]
     DrawPending,
-    #[error("limit must be between 1 and 10000")]
+    #[error("limit must be between 1 and 10000, offset between 0 and 10^12")]
     InvalidDrawPage,
     #[error(
         "this queue asks a proof of work of {difficulty_bits} bits: get a challenge from \

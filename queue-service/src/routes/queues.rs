@@ -107,12 +107,14 @@ fn view(queue_id: QueueId, stats: &QueueStats, seed: Option<&DrawSeed>) -> Queue
 
 const DEFAULT_DRAW_PAGE: u64 = 1_000;
 const MAX_DRAW_PAGE: u64 = 10_000;
+/// Far beyond any line, and within what Redis takes as a range index.
+const MAX_DRAW_OFFSET: u64 = 1_000_000_000_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DrawPageQuery {
     /// Entrants to skip, in draw order (default 0).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1000000000000_u64)]
     pub offset: Option<u64>,
     /// Entrants per page, 1-10,000 (default 1,000).
     #[param(minimum = 1, maximum = 10000)]
@@ -170,7 +172,7 @@ pub async fn get_draw(
         page.offset.unwrap_or(0),
         page.limit.unwrap_or(DEFAULT_DRAW_PAGE),
     );
-    if !(1..=MAX_DRAW_PAGE).contains(&limit) {
+    if !(1..=MAX_DRAW_PAGE).contains(&limit) || offset > MAX_DRAW_OFFSET {
         return Err(QueueError::InvalidDrawPage);
     }
     let stats = state

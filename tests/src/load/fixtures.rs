@@ -23,7 +23,8 @@ pub const NO_LIMITS: AbuseLimits = AbuseLimits {
     min_poll_interval_percent: 0,
 };
 
-/// A queue that admits everyone at once and evicts no one for an hour.
+/// A queue that admits everyone at once and evicts no one for an hour,
+/// whatever seats its concert has left.
 pub const ADMIT_ALL: QueueConfig = QueueConfig {
     max_active: 1_000_000,
     admit_per_second: 100_000,
@@ -34,7 +35,7 @@ pub const ADMIT_ALL: QueueConfig = QueueConfig {
     limits: NO_LIMITS,
     opens_at: None,
     prequeue_spread_seconds: queue_service::domain::DEFAULT_PREQUEUE_SPREAD_SECONDS,
-    admit_per_seat: queue_service::domain::DEFAULT_ADMIT_PER_SEAT,
+    admit_per_seat: 0.0,
     origin: queue_service::domain::OriginLimits::DEFAULT,
 };
 

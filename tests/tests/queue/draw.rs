@@ -243,6 +243,16 @@ async fn a_draw_cannot_be_exported_before_the_opening_and_leavers_leave_it() {
     assert_eq!(page["entrants"], 1);
     assert_eq!(page["entries"][0]["user_id"], "stayer");
     assert!(page["next_offset"].is_null());
+    for bad in ["offset=9223372036854775808", "limit=0", "limit=10001"] {
+        let refused = app
+            .client
+            .get(app.url(&format!("/v1/admin/queues/{queue}/draw?{bad}")))
+            .bearer_auth(tests::TEST_ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
     let status: Value = app
         .heartbeat(&queue, "stayer", &stay)
         .await

@@ -185,3 +185,24 @@ async fn a_slow_origin_halves_admission_to_its_floor_and_a_healthy_one_brings_it
         "back after {back_after:?}"
     );
 }
+
+#[tokio::test]
+async fn a_queue_with_admit_per_seat_zero_ignores_the_seats() {
+    let app = spawn_queue_app(QueueAppOptions::without_scheduler()).await;
+    let mut config = queue_config(50, 1_000, 600, 600);
+    config.admit_per_seat = 0.0;
+    let queue = app.create_queue("seatless", config).await;
+    line_up(&app.store, &queue, "z", 60).await;
+    feed_seats(&app, &queue, 0, 0).await;
+    assert_eq!(app.tick(&queue).await.active, 50, "no seat cap");
+    assert_eq!(
+        app.issue(&queue, "latecomer").await.status(),
+        201,
+        "no sell-out"
+    );
+    let stats = app.stats(&queue).await;
+    assert!(
+        stats["seats_left"].is_null() && stats["sold_out"] == false,
+        "{stats}"
+    );
+}

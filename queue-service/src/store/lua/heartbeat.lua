@@ -34,7 +34,7 @@ local min_poll_percent = tonumber(cfg[5]) or 0
 local opens_at = tonumber(cfg[6]) or 0
 local prequeue = before_opening(opens_at, KEYS[2])
 local spread = tonumber(cfg[7]) or 0
-local seats_left, seats_held = seat_counts(KEYS[6])
+local seats_left, seats_held = seat_counts(KEYS[6], KEYS[1])
 local admitted = admitted_watermark(KEYS[2])
 if seq > admitted then
   local previous = tonumber(redis.call('ZSCORE', KEYS[4], user))

@@ -55,7 +55,7 @@ local admitted = admitted_watermark(KEYS[2])
 local min_poll_percent = tonumber(cfg[11]) or 0
 local opens_at = tonumber(cfg[12]) or 0
 local prequeue = before_opening(opens_at, KEYS[2])
-local seats_left, seats_held = seat_counts(KEYS[6])
+local seats_left, seats_held = seat_counts(KEYS[6], KEYS[1])
 local admit_milli = math.floor(effective_admit(KEYS[2], tonumber(cfg[1])) * 1000)
 
 -- `active`: users holding a slot (only the estimate of a waiting user needs it).

@@ -11,7 +11,7 @@ if not cfg[1] then
   return {}
 end
 local active = active_count(KEYS[3], admitted_watermark(KEYS[2]))
-local seats_left, seats_held = seat_counts(KEYS[4])
+local seats_left, seats_held = seat_counts(KEYS[4], KEYS[1])
 local opening = redis.call('HMGET', KEYS[2], 'opened_ms', 'draw_entrants')
 return {tonumber(cfg[1]), tonumber(cfg[2]), redis.call('ZCARD', KEYS[3]) - active, active,
   math.floor(effective_admit(KEYS[2], tonumber(cfg[2])) * 1000), seats_left, seats_held,

@@ -154,7 +154,7 @@ end
 local active = active_count(KEYS[3], admitted)
 local waiting = redis.call('ZCARD', KEYS[3]) - active
 local room = max_active - active
-local seats_left = seat_counts(KEYS[6])
+local seats_left = seat_counts(KEYS[6], KEYS[1])
 if seats_left >= 0 then
   room = math.min(room, math.ceil(seats_left * admit_per_seat) - active)
 end

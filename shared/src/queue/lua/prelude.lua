@@ -62,8 +62,12 @@ local function before_opening(opens_at_ms, state_key)
 end
 
 -- The reservation service's seat counts for this queue, or -1, -1 when no
--- concert feeds it (or the feed stopped and its key expired).
-local function seat_counts(seats_key)
+-- concert feeds it (or the feed stopped and its key expired), or when the
+-- queue does not follow the seats (config admit_per_seat 0).
+local function seat_counts(seats_key, config_key)
+  if tonumber(redis.call('HGET', config_key, 'admit_per_seat')) == 0 then
+    return -1, -1
+  end
   local s = redis.call('HMGET', seats_key, 'left', 'held')
   if not s[1] then
     return -1, -1

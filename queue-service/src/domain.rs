@@ -336,19 +336,14 @@ impl QueueConfig {
         between("origin.max_error_ratio", o.max_error_ratio, 0.0, 1.0)?;
         bounded("origin.max_pool_wait_ms", o.max_pool_wait_ms, 1, 60_000)?;
         between("origin.min_admit_fraction", o.min_admit_fraction, 0.01, 1.0)?;
-        if let Some(opens_at) = self.opens_at
-            && !(1970..=9999).contains(&opens_at.year())
-        {
-            return Err(InvalidQueueConfig(
-                "opens_at must be between the years 1970 and 9999".to_owned(),
-            ));
-        }
         Ok(())
     }
 
+    /// The opening in Unix ms; one before 1970 is long past, and counts as
+    /// the first millisecond of 1970 (0 is how the hash says "none").
     pub fn opens_at_ms(&self) -> Option<i64> {
         self.opens_at
-            .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map(|at| ((at.unix_timestamp_nanos() / 1_000_000) as i64).max(1))
     }
 
     pub fn active_ttl_ms(&self) -> u64 {
@@ -868,6 +863,16 @@ mod tests {
             OriginVerdict::Healthy,
             "three requests are too few to judge by"
         );
+    }
+
+    #[test]
+    fn an_opening_before_1970_counts_as_long_past() {
+        let config = QueueConfig {
+            opens_at: Some(shared::rfc3339::parse("0113-08-28T12:21:02Z").unwrap()),
+            ..config()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.opens_at_ms(), Some(1));
     }
 
     #[test]

@@ -77,3 +77,24 @@ mysql_admin() {
   mysql_client -h 127.0.0.1 -P "$MYSQL_PORT" -u"$MYSQL_ADMIN_USER" \
     ${MYSQL_ADMIN_PASSWORD:+-p"$MYSQL_ADMIN_PASSWORD"} "$@"
 }
+
+# Prints the path of nginx, installing Debian's package when missing
+# without letting its postinst start the packaged service (policy-rc.d says
+# no for the install when nothing else does).
+nginx_path() {
+  local nginx_bin policy=/usr/sbin/policy-rc.d
+  nginx_bin=$(command -v nginx || true)
+  [[ -z $nginx_bin && -x /usr/sbin/nginx ]] && nginx_bin=/usr/sbin/nginx
+  if [[ -z $nginx_bin ]]; then
+    if is_root && [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+      install_packages nginx >&2 || { rm -f "$policy"; die "could not install nginx"; }
+      rm -f "$policy"
+    else
+      install_packages nginx >&2
+    fi
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  fi
+  [[ -x $nginx_bin ]] || die "nginx is not installed"
+  printf '%s\n' "$nginx_bin"
+}

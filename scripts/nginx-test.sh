@@ -75,22 +75,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- nginx, never as the system service
-nginx_bin=$(command -v nginx || true)
-[[ -z $nginx_bin && -x /usr/sbin/nginx ]] && nginx_bin=/usr/sbin/nginx
-if [[ -z $nginx_bin ]]; then
-  # Debian's postinst starts the packaged service unless policy-rc.d says
-  # no: say no for the install when nothing else does.
-  policy=/usr/sbin/policy-rc.d
-  if is_root && [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
-    install_packages nginx || { rm -f "$policy"; die "could not install nginx"; }
-    rm -f "$policy"
-  else
-    install_packages nginx
-  fi
-  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-fi
-[[ -x $nginx_bin ]] || die "nginx is not installed"
+nginx_bin=$(nginx_path)
 command -v python3 >/dev/null || install_packages python3
 
 free_ports() { # count

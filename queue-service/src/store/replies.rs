@@ -208,7 +208,8 @@ pub(super) fn stats(reply: &[i64]) -> Result<Option<QueueStats>, RedisFailure> {
 /// Decodes `{outcome, seq, position, active_until_ms, turnover_micro,
 /// heartbeat_ttl_ms, admit_milli, max_active, active_ttl_ms, free_slots,
 /// since_last_poll_ms, min_poll_percent, seats_left, seats_held,
-/// opens_at_ms, spread_ms, now_ms}`; outcome 2 is active, every other one
+/// opens_at_ms, spread_ms, now_ms, waiting, poll_budget}`; outcome 2 is
+/// active, every other one
 /// waiting, or in the pre-queue when an opening is still to come.
 fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
     let &[
@@ -229,6 +230,8 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         opens_at_ms,
         spread_ms,
         now_ms,
+        waiting,
+        poll_budget,
     ] = reply
     else {
         return Err(bad(script, reply));
@@ -263,6 +266,10 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         }),
         spread_ms: count(spread_ms),
         now_ms,
+        waiting: count(waiting),
+        poll_budget_per_second: u32::try_from(poll_budget)
+            .ok()
+            .filter(|&budget| budget > 0),
     })
 }
 
@@ -270,8 +277,9 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
 mod tests {
     use super::*;
 
-    const WAITING: [i64; 17] = [
-        1, 7, 3, 0, -1, 60_000, 10_000, 100, 600_000, 0, 1_500, 50, -1, -1, 0, 30_000, 1_000,
+    const WAITING: [i64; 19] = [
+        1, 7, 3, 0, -1, 60_000, 10_000, 100, 600_000, 0, 1_500, 50, -1, -1, 0, 30_000, 1_000, 40,
+        5_000,
     ];
 
     #[test]
@@ -298,6 +306,8 @@ mod tests {
         };
         assert_eq!(standing.place, Place::Waiting { position: 3 });
         assert_eq!(standing.since_last_poll_ms, Some(1_500));
+        assert_eq!(standing.waiting, 40);
+        assert_eq!(standing.poll_budget_per_second, Some(5_000));
         assert_eq!(heartbeat(&[0]).unwrap(), HeartbeatOutcome::Gone);
         assert_eq!(
             issue(&[7, 2_500, 1]).unwrap(),

@@ -37,6 +37,7 @@ pub const ADMIT_ALL: QueueConfig = QueueConfig {
     prequeue_spread_seconds: queue_service::domain::DEFAULT_PREQUEUE_SPREAD_SECONDS,
     admit_per_seat: 0.0,
     origin: queue_service::domain::OriginLimits::DEFAULT,
+    poll_budget_per_second: None,
 };
 
 /// The user id of the `i`-th preloaded user (8 bytes, like a short real id).

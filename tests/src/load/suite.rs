@@ -233,6 +233,7 @@ pub fn bench_queue_config() -> QueueConfig {
         prequeue_spread_seconds: queue_service::domain::DEFAULT_PREQUEUE_SPREAD_SECONDS,
         admit_per_seat: queue_service::domain::DEFAULT_ADMIT_PER_SEAT,
         origin: queue_service::domain::OriginLimits::DEFAULT,
+        poll_budget_per_second: None,
     }
 }
 

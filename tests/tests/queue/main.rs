@@ -13,5 +13,6 @@ mod faults;
 mod lifecycle;
 mod limits;
 mod ops;
+mod poll_budget;
 mod request_ids;
 mod sale;

@@ -22,7 +22,7 @@
 --   {0}                              queue not configured
 --   {outcome, seq, position, active_until_ms, turnover_micro, heartbeat_ttl_ms,
 --    admit_milli, max_active, active_ttl_ms, free_slots, -1, min_poll_percent,
---    seats_left, seats_held, opens_at_ms, spread_ms, now_ms}
+--    seats_left, seats_held, opens_at_ms, spread_ms, now_ms, waiting, poll_budget}
 --     outcome: 1 already waiting, 2 already active, 3 newly issued, 5 newly
 --     issued because the caller's active window had run out before the
 --     scheduler swept it; turnover_micro: how fast slots come free with every
@@ -31,7 +31,10 @@
 --     of a user per second; free_slots: active slots free right now;
 --     active_until_ms is wall time; seats_left and seats_held: -1 without a
 --     seat feed; opens_at_ms: the opening while it is still to come (no
---     position is given then), else 0; now_ms: Redis's wall clock
+--     position is given then), else 0; spread_ms: the window after the
+--     opening over which the pre-queue comes back (see prequeue_window);
+--     now_ms: Redis's wall clock;
+--     waiting: users waiting in line; poll_budget: config poll_budget (0: none)
 --   {6}                              the line is full (max_waiting)
 --   {7, retry_after_ms, limit}       rate limited; limit 1 = address, 2 = user
 --   {8, difficulty_bits}             a proof of work of this difficulty is needed
@@ -41,7 +44,8 @@
 local cfg = redis.call('HMGET', KEYS[1],
   'admit_per_second', 'heartbeat_ttl_ms', 'active_ttl_ms', 'max_active', 'max_waiting',
   'issue_address_per_minute', 'issue_address_burst', 'issue_user_per_minute',
-  'issue_user_burst', 'pow_bits', 'min_poll_percent', 'opens_at_ms', 'prequeue_spread_ms')
+  'issue_user_burst', 'pow_bits', 'min_poll_percent', 'opens_at_ms', 'prequeue_spread_ms',
+  'poll_budget')
 if not cfg[1] then
   return {0}
 end
@@ -57,30 +61,49 @@ local opens_at = tonumber(cfg[12]) or 0
 local prequeue = before_opening(opens_at, KEYS[2])
 local seats_left, seats_held = seat_counts(KEYS[6], KEYS[1])
 local admit_milli = math.floor(effective_admit(KEYS[2], tonumber(cfg[1])) * 1000)
+local heartbeat_ttl = tonumber(cfg[2])
+local budget = tonumber(cfg[14]) or 0
 
--- `active`: users holding a slot (only the estimate of a waiting user needs it).
+-- `active`: users holding a slot. Free slots only matter to the estimate
+-- of a waiting user.
 local function standing(outcome, seq, position, until_ms, active)
-  if prequeue then
-    position = 0 -- the draw's order stays secret until the opening
+  local free_slots = 0
+  if outcome ~= 2 then
+    free_slots = math.max(0, max_active - active)
   end
-  return {outcome, seq, position, until_ms, turnover_micro, tonumber(cfg[2]),
-    admit_milli, max_active, active_ttl, math.max(0, max_active - active), -1,
+  local waiting = redis.call('ZCARD', KEYS[3]) - active
+  local spread = tonumber(cfg[13]) or 0
+  if prequeue then
+    spread = prequeue_window(KEYS[2], spread, waiting, budget)
+  end
+  return {outcome, seq, position, until_ms, turnover_micro, heartbeat_ttl,
+    admit_milli, max_active, active_ttl, free_slots, -1,
     min_poll_percent, seats_left, seats_held, prequeue and opens_at or 0,
-    tonumber(cfg[13]) or 0, now}
+    spread, now, waiting, budget}
+end
+
+-- A waiting user's place, recorded as a sign of life (see seen_waiting);
+-- none before the opening, where the draw's order stays secret.
+local function waiting_standing(outcome, seq, active, flag)
+  local position = 0
+  if not prequeue then
+    position = redis.call('ZRANK', KEYS[3], user) + 1 - active
+  end
+  seen_waiting(KEYS[4], user, now_qt, flag, position, redis.call('ZCARD', KEYS[3]) - active,
+    budget, heartbeat_ttl)
+  return standing(outcome, seq, position, 0, active)
 end
 
 local seq = tonumber(redis.call('ZSCORE', KEYS[3], user))
 if seq and seq > admitted then
   -- Asking again is a sign of life.
-  redis.call('ZADD', KEYS[4], 'XX', now_qt, user)
-  local active = active_count(KEYS[3], admitted)
-  return standing(1, seq, redis.call('ZRANK', KEYS[3], user) + 1 - active, 0, active)
+  return waiting_standing(1, seq, active_count(KEYS[3], admitted), 'XX')
 end
 if seq then
   local until_qt = active_until(KEYS[5], active_ttl, seq)
   if until_qt and until_qt > now_qt then
     redis.call('ZADD', KEYS[4], 'XX', now_qt, user)
-    return standing(2, seq, 0, until_qt + paused, max_active)
+    return standing(2, seq, 0, until_qt + paused, active_count(KEYS[3], admitted))
   end
 end
 
@@ -159,5 +182,4 @@ else
   end
 end
 redis.call('ZADD', KEYS[3], seq, user)
-redis.call('ZADD', KEYS[4], now_qt, user)
-return standing(outcome, seq, redis.call('ZCARD', KEYS[3]) - active, 0, active)
+return waiting_standing(outcome, seq, active, nil)

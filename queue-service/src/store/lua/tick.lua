@@ -16,8 +16,8 @@
 -- after it opens the queue: it records the time and the number of draw
 -- entrants, O(1) whatever their number, since the line is already in draw
 -- order (see prelude.lua). Nobody is evicted as silent until the pre-queue
--- pages, told to come back within the spread window after the opening,
--- have had their time.
+-- pages, told to come back within the spread window after the opening
+-- (stretched under a poll budget, see prequeue_window), have had their time.
 --
 -- Admission also follows the sale and the origin. With a seat feed, active
 -- users never exceed ceil(seats_left x admit_per_seat) (no seat left:
@@ -96,7 +96,8 @@ if before_opening(opens_at, KEYS[2]) then
   end
 end
 local opened_ms = tonumber(redis.call('HGET', KEYS[2], 'opened_ms'))
-local grace = closed or (opened_ms and wall < opened_ms + spread)
+local window = math.max(spread, tonumber(redis.call('HGET', KEYS[2], 'prequeue_window_ms')) or 0)
+local grace = closed or (opened_ms and wall < opened_ms + window)
 
 -- 1. Users silent for longer than the heartbeat TTL, waiting or active.
 local silent = {}

@@ -80,3 +80,74 @@ end
 local function effective_admit(state_key, admit)
   return tonumber(redis.call('HGET', state_key, 'effective_admit')) or admit
 end
+
+-- The poll budget (config poll_budget, B polls per second; 0: none). A
+-- waiting user at position p of a line of N is advised to poll no more
+-- often than every p x H(N) / B seconds, H(N) the N-th harmonic number, so
+-- the whole line's polls sum to at most B whatever its size (the sum over p
+-- of B / (p x H(N)) is B); capped at an hour. The queue service computes the
+-- same interval (domain.rs, budget_poll_ms) and stretches it by up to 20 %
+-- per user so a crowd does not poll in lockstep.
+local EULER_GAMMA = 0.5772156649015329
+local MAX_BUDGET_POLL_MS = 3600000
+local BUDGET_SPREAD = 1.2
+local function budget_poll_ms(position, waiting, budget)
+  if budget <= 0 or position <= 0 then
+    return 0
+  end
+  local n = math.max(waiting, position)
+  local h = math.log(n) + EULER_GAMMA + 1 / (2 * n)
+  return math.min(position * h * 1000 / budget, MAX_BUDGET_POLL_MS)
+end
+
+-- A silent user is evicted once their `seen` score is older than the
+-- heartbeat TTL (tick.lua). A waiting user told to poll less often than a
+-- third of the TTL gets a grace of three of their intervals instead: their
+-- score is put ahead of the time of their poll by the difference (rounded
+-- up to GRACE_UNIT_MS), and the number of units is kept in the score's
+-- fraction (code / 1024: exact in a double while queue times stay below
+-- 2^43 ms, the year 2248), so the time of the poll itself can be read back.
+local GRACE_UNIT_MS = 16000
+local GRACE_CODES = 1024
+
+local function seen_score(now_qt, grace_ms, heartbeat_ttl)
+  local code = math.min(GRACE_CODES - 1, math.max(0, math.ceil((grace_ms - heartbeat_ttl) / GRACE_UNIT_MS)))
+  return now_qt + code * GRACE_UNIT_MS + code / GRACE_CODES
+end
+
+-- The queue time of a user's last sign of life, from their `seen` score.
+local function last_seen(score)
+  local whole = math.floor(score)
+  local code = math.floor((score - whole) * GRACE_CODES + 0.5)
+  return whole - code * GRACE_UNIT_MS
+end
+
+-- Records a waiting user's sign of life at queue time now_qt; `flag` is
+-- 'XX' to only refresh a user already there. The grace: three of the
+-- longest intervals the service may advise them, or the heartbeat TTL.
+local function seen_waiting(seen_key, user, now_qt, flag, position, waiting, budget, heartbeat_ttl)
+  local grace = 3 * BUDGET_SPREAD * budget_poll_ms(position, waiting, budget)
+  local score = seen_score(now_qt, grace, heartbeat_ttl)
+  if flag then
+    redis.call('ZADD', seen_key, flag, score, user)
+  else
+    redis.call('ZADD', seen_key, score, user)
+  end
+end
+
+-- The window after the opening over which the pre-queue comes back: the
+-- configured spread, stretched under a poll budget so the whole pre-queue
+-- comes back within it at one poll each. The longest window ever promised
+-- is kept (state.prequeue_window_ms), and the tick keeps it free of
+-- evictions, so nobody told to come back late in it is evicted for it.
+local function prequeue_window(state_key, spread, waiting, budget)
+  local promised = tonumber(redis.call('HGET', state_key, 'prequeue_window_ms')) or 0
+  if budget > 0 then
+    local wanted = math.floor(waiting * 1000 / budget)
+    if wanted > promised then
+      redis.call('HSET', state_key, 'prequeue_window_ms', wanted)
+      promised = wanted
+    end
+  end
+  return math.max(spread, promised)
+end

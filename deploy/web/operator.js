@@ -25,9 +25,10 @@ const CHART_H = 120;
 /** Settings whose values are fractions even when they happen to be whole. */
 const FRACTIONAL = new Set(['admit_per_seat', 'origin.max_error_ratio', 'origin.min_admit_fraction']);
 /** Settings that may be null, and what they hold when they are not. */
-const NULLABLE = { max_waiting: 'integer', opens_at: 'datetime' };
+const NULLABLE = { max_waiting: 'integer', opens_at: 'datetime', poll_budget_per_second: 'integer' };
 const FIELD_HELP = {
   max_waiting: 'empty: no cap',
+  poll_budget_per_second: 'most polls/s the whole line is told to make; empty: none',
   opens_at: 'RFC 3339, e.g. 2030-01-01T18:00:00Z; empty: open from the start',
   pow_difficulty_bits: '0: no proof of work',
 };

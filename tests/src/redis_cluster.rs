@@ -46,6 +46,13 @@ impl ThrowawayCluster {
     /// `redis-cli --cluster create --cluster-replicas 1` and waits until
     /// every node reports `cluster_state:ok`.
     pub fn start() -> Self {
+        Self::start_with_node_timeout(2_000)
+    }
+
+    /// Like [`Self::start`], with `cluster-node-timeout` in milliseconds:
+    /// how long a silent master has until its replica takes over (the
+    /// election adds 0.5 to 1 s).
+    pub fn start_with_node_timeout(node_timeout_ms: u32) -> Self {
         let ports = free_ports();
         let dir = std::env::temp_dir().join(format!(
             "throwaway-redis-cluster-{}-{}",
@@ -66,7 +73,7 @@ impl ThrowawayCluster {
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "2000"])
+                .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
                 .args(["--appendonly", "no", "--save", ""])
                 .args(["--dir", cluster.dir.to_str().expect("a UTF-8 temp path")])
                 .stdout(Stdio::from(log))
@@ -147,6 +154,65 @@ impl ThrowawayCluster {
         let _ = self.children[index].kill();
         let _ = self.children[index].wait();
         self.killed.push(port);
+    }
+
+    /// Stops one node (`SIGSTOP`): it keeps its sockets and answers
+    /// nothing until [`Self::thaw`].
+    pub fn freeze(&self, port: u16) {
+        self.signal(port, "-STOP");
+    }
+
+    /// Lets a frozen node go on (`SIGCONT`).
+    pub fn thaw(&self, port: u16) {
+        self.signal(port, "-CONT");
+    }
+
+    fn signal(&self, port: u16, signal: &str) {
+        let index = self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a node of this cluster");
+        let status = Command::new("kill")
+            .args([signal, &self.children[index].id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {port} failed");
+    }
+
+    /// The replica of the master `master` (by node id).
+    pub fn replica_of(&self, master: &ClusterNode) -> ClusterNode {
+        self.topology()
+            .into_iter()
+            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .unwrap_or_else(|| panic!("master {} has a replica", master.port))
+    }
+
+    /// Waits until a node other than `old` serves `slot` and every slot is
+    /// served again (`cluster_state:ok` on every live node); returns the
+    /// new master of the slot.
+    pub fn wait_for_new_master(&self, slot: u16, old: u16, timeout: Duration) -> ClusterNode {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let promoted = self.live_ports().all(|port| {
+                let text: Result<String, _> = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut self.node(port));
+                text.is_ok_and(|text| {
+                    parse_nodes(&text)
+                        .iter()
+                        .any(|n| n.master && n.port != old && n.serves(slot))
+                })
+            });
+            if promoted {
+                return self.master_of(slot);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no node took over slot {slot} from {old} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn live_ports(&self) -> impl Iterator<Item = u16> + '_ {

@@ -75,6 +75,10 @@ impl ThrowawayCluster {
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
                 .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
                 .args(["--appendonly", "no", "--save", ""])
+                // Replicas sync at once, not after the default 5 s wait for
+                // more replicas to share one diskless transfer: a failover
+                // before the first sync would promote an empty node.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .args(["--dir", cluster.dir.to_str().expect("a UTF-8 temp path")])
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::null())
@@ -154,6 +158,11 @@ impl ThrowawayCluster {
         let _ = self.children[index].kill();
         let _ = self.children[index].wait();
         self.killed.push(port);
+    }
+
+    /// What one node has logged so far.
+    pub fn node_log(&self, port: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{port}.log"))).unwrap_or_default()
     }
 
     /// Stops one node (`SIGSTOP`): it keeps its sockets and answers
@@ -292,6 +301,13 @@ impl ThrowawayCluster {
                         && field("cluster_slots_ok:").as_deref() == Some("16384")
                 })
             });
+            // A replica has synced with its master and follows it.
+            self.wait_for(port, "a replica's link to its master up", |conn| {
+                let info: Result<String, _> = redis::cmd("INFO").arg("replication").query(conn);
+                info.is_ok_and(|info| {
+                    !info.contains("role:slave") || info.contains("master_link_status:up")
+                })
+            });
             // Every replica known as one, by every node.
             self.wait_for(port, "three replicas known", |conn| {
                 let text: Result<String, _> = redis::cmd("CLUSTER").arg("NODES").query(conn);
@@ -331,6 +347,17 @@ impl ThrowawayCluster {
 
 impl Drop for ThrowawayCluster {
     fn drop(&mut self) {
+        // A failing test shows what the cluster went through.
+        if std::thread::panicking() {
+            for &port in &self.ports {
+                let log = self.node_log(port);
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- redis cluster node {port}, last lines of its log:");
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
         for child in &mut self.children {
             let _ = child.kill();
         }

@@ -18,6 +18,9 @@ pub struct Settings {
     #[serde(default)]
     pub auth: AuthSettings,
     pub scheduler: SchedulerSettings,
+    /// How a new place is acknowledged.
+    #[serde(default)]
+    pub issue: IssueSettings,
     pub log: LogSettings,
     /// Queues declared in the configuration file (`[queues.<id>]` tables):
     /// created at start-up and re-created whenever Redis has lost them, so
@@ -37,6 +40,52 @@ pub struct SchedulerSettings {
     pub eviction_batch: usize,
 }
 
+/// Redis replicates asynchronously: a place acknowledged just before its
+/// master dies may be missing on the replica promoted in its stead, and the
+/// user's next poll then answers 410 (they join again, at the back). With
+/// `wait_replicas` above 0 the issue waits (`WAIT`) until that many
+/// replicas have the new place, or `wait_timeout_ms` passed, before it
+/// answers. A place the replicas did not confirm in time is still given
+/// (it is on the master; refusing it would turn a slow replica into an
+/// outage): it is counted in `queue_issue_unreplicated_total` and logged.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct IssueSettings {
+    /// `ISSUE_WAIT_REPLICAS`: 0 (the default) does not wait.
+    pub wait_replicas: u32,
+    /// `ISSUE_WAIT_TIMEOUT_MS`: the longest an issue waits for them.
+    pub wait_timeout_ms: u64,
+}
+
+impl Default for IssueSettings {
+    fn default() -> Self {
+        Self {
+            wait_replicas: 0,
+            wait_timeout_ms: 100,
+        }
+    }
+}
+
+impl IssueSettings {
+    /// The wait must end well within the Redis time budget, which covers
+    /// the issue script and the wait together (a longer one would turn a
+    /// slow replica into 503s), and `WAIT n 0` would block for ever.
+    pub fn validate(&self, redis: &RedisSettings) -> Result<(), SettingsError> {
+        let most = redis.timeout_ms / 2;
+        if self.wait_replicas > 0 && !(1..=most).contains(&self.wait_timeout_ms) {
+            return Err(SettingsError::OutOfRange {
+                variable: "ISSUE_WAIT_TIMEOUT_MS",
+                expected: format!(
+                    "between 1 and half the Redis time budget (APP__REDIS__TIMEOUT_MS = {}): {most}",
+                    redis.timeout_ms
+                ),
+                value: self.wait_timeout_ms.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     pub fn load(env: &HashMap<String, String>) -> Result<Self, SettingsError> {
         let settings: Self = shared::config::load(env, |builder| {
@@ -47,6 +96,7 @@ impl Settings {
                 .set_default("scheduler.eviction_batch", 10_000)
         })?;
         settings.declared_queues()?;
+        settings.issue.validate(&settings.redis)?;
         Ok(settings)
     }
 
@@ -97,6 +147,40 @@ mod tests {
             config.limits.issue_burst_per_user, 3,
             "defaults fill the rest"
         );
+    }
+
+    #[test]
+    fn waiting_for_replicas_is_off_by_default_and_bounded_by_the_redis_budget() {
+        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let default = Settings::load(&env(&[])).unwrap();
+        assert_eq!(default.issue.wait_replicas, 0, "off by default");
+
+        let on = Settings::load(&env(&[
+            ("ISSUE_WAIT_REPLICAS", "1"),
+            ("ISSUE_WAIT_TIMEOUT_MS", "50"),
+        ]))
+        .unwrap();
+        assert_eq!((on.issue.wait_replicas, on.issue.wait_timeout_ms), (1, 50));
+
+        for timeout in ["0", "501"] {
+            let err = Settings::load(&env(&[
+                ("ISSUE_WAIT_REPLICAS", "1"),
+                ("ISSUE_WAIT_TIMEOUT_MS", timeout),
+            ]))
+            .unwrap_err();
+            assert!(err.to_string().contains("ISSUE_WAIT_TIMEOUT_MS"), "{err}");
+        }
+        let longer_budget = Settings::load(&env(&[
+            ("ISSUE_WAIT_REPLICAS", "1"),
+            ("ISSUE_WAIT_TIMEOUT_MS", "1500"),
+            ("APP__REDIS__TIMEOUT_MS", "3000"),
+        ]));
+        assert!(longer_budget.is_ok(), "{:?}", longer_budget.err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::store::TickReport;
@@ -69,6 +70,9 @@ pub struct QueueMetrics {
     pub origin_error_ratio: Gauge,
     pub origin_pool_wait_seconds: Gauge,
     tick_seconds: Histogram,
+    /// New places answered before as many replicas as `ISSUE_WAIT_REPLICAS`
+    /// asks confirmed them (see `crate::store::IssueWait`).
+    pub issue_unreplicated: IntCounter,
     /// Queues this replica has series for.
     labelled: Arc<Mutex<HashSet<String>>>,
 }
@@ -145,6 +149,10 @@ impl QueueMetrics {
                 "queue_origin_pool_wait_seconds",
                 "Longest database pool wait a reservation replica reports",
             )?,
+            issue_unreplicated: IntCounter::new(
+                "queue_issue_unreplicated_total",
+                "New places answered although fewer replicas than ISSUE_WAIT_REPLICAS confirmed them in time (a failover now could lose them)",
+            )?,
             labelled: Arc::default(),
             tick_seconds: Histogram::with_opts(
                 HistogramOpts::new("queue_tick_duration_seconds", "Scheduler tick latency")
@@ -166,6 +174,7 @@ impl QueueMetrics {
         registry.register(Box::new(metrics.origin_p95_seconds.clone()))?;
         registry.register(Box::new(metrics.origin_error_ratio.clone()))?;
         registry.register(Box::new(metrics.origin_pool_wait_seconds.clone()))?;
+        registry.register(Box::new(metrics.issue_unreplicated.clone()))?;
         Ok(metrics)
     }
 

@@ -25,7 +25,7 @@ use crate::pow::PowCodec;
 use crate::routes;
 use crate::scheduler::Scheduler;
 use crate::state::QueueState;
-use crate::store::QueueStore;
+use crate::store::{IssueWait, QueueStore};
 
 /// Seconds a stopping server gives in-flight requests.
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
@@ -55,15 +55,20 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.http.validate()?;
+        settings.issue.validate(&settings.redis)?;
         let secrets = settings.secrets.require()?;
         let authenticator = Authenticator::from_settings(&settings.auth)?;
         let trusted_proxies = TrustedProxies::parse(&settings.http.trusted_proxies)?;
         let declared = settings.declared_queues()?;
         tracing::info!("{}", authenticator.describe());
-        let store = QueueStore::new(build_pool(&settings.redis)?);
-        shared::redis_pool::warn_if_not_persistent(store.pool(), &settings.redis).await;
         let metrics = Metrics::new("queue-service");
         let queue_metrics = QueueMetrics::register(metrics.registry())?;
+        let store = QueueStore::new(build_pool(&settings.redis)?).with_issue_wait(IssueWait::new(
+            settings.issue.wait_replicas,
+            settings.issue.wait_timeout_ms,
+            queue_metrics.issue_unreplicated.clone(),
+        ));
+        shared::redis_pool::warn_if_not_persistent(store.pool(), &settings.redis).await;
         let outages = web::Data::new(OutageWatch::new(
             metrics.registry(),
             vec![(crate::error::REDIS, shared::redis_pool::probe(store.pool()))],

@@ -44,6 +44,8 @@ const PLAIN_ENV_NAMES: &[(&str, &str)] = &[
     ("HOLD_TTL_SECONDS", "holds.ttl_seconds"),
     ("IDEMPOTENCY_RETENTION_HOURS", "idempotency.retention_hours"),
     ("SCHEDULER_TICK_MS", "scheduler.tick_ms"),
+    ("ISSUE_WAIT_REPLICAS", "issue.wait_replicas"),
+    ("ISSUE_WAIT_TIMEOUT_MS", "issue.wait_timeout_ms"),
     ("LOG_FORMAT", "log.format"),
 ];
 

@@ -28,10 +28,10 @@ use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClientBuilder;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use deadpool_redis::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use deadpool_redis::redis::{
     Arg, AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
-    Value,
+    Value, from_redis_value,
 };
 use deadpool_redis::{Manager, Runtime};
 
@@ -248,6 +248,42 @@ impl RedisConnection {
         };
         self.note(&result);
         result
+    }
+
+    /// `WAIT replicas timeout_ms`: how many replicas have acknowledged the
+    /// writes sent so far on this connection, waiting up to `timeout_ms`
+    /// for `replicas` of them. WAIT counts the writes of the connection it
+    /// arrives on, so it must follow them on the same one: on one Redis that
+    /// is this handle's multiplexed connection; on a cluster it goes to the
+    /// master serving `key`'s slot (redis-rs would send a keyless WAIT to
+    /// every master and keep the smallest answer), over the cluster
+    /// connection's link to that node, which carried the writes to `key`.
+    /// Redis blocks the whole connection while it waits, so every request
+    /// multiplexed behind it waits as well: keep `timeout_ms` short.
+    pub async fn wait_for_replicas(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout_ms: u64,
+    ) -> Result<u32, RedisError> {
+        let mut wait = deadpool_redis::redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout_ms);
+        let acknowledged: Value = match &self.link {
+            Link::Single(connection) => {
+                let mut connection = connection.clone();
+                self.within_budget(connection.req_packed_command(&wait))
+                    .await?
+            }
+            Link::Cluster(connection) => {
+                let mut connection = connection.clone();
+                let owner = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                self.within_budget(connection.route_command(wait, owner))
+                    .await?
+            }
+        };
+        Ok(from_redis_value(acknowledged)?)
     }
 
     fn note<T>(&self, result: &Result<T, RedisError>) {

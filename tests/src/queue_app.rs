@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_redis::redis;
-use queue_service::config::{SchedulerSettings, Settings};
+use queue_service::config::{IssueSettings, SchedulerSettings, Settings};
 use queue_service::domain::QueueConfig;
 use queue_service::startup::Application;
 use queue_service::store::{QueueStore, TickParams, TickReport};
@@ -38,6 +38,12 @@ pub struct QueueAppOptions {
     pub key_prefix: String,
     /// `None` runs no scheduler in this app; tests then tick by hand.
     pub tick_ms: Option<u64>,
+    /// `APP__REDIS__TIMEOUT_MS`.
+    pub redis_timeout_ms: u64,
+    /// `REDIS_POOL_SIZE`.
+    pub redis_pool_size: usize,
+    /// `ISSUE_WAIT_REPLICAS` / `ISSUE_WAIT_TIMEOUT_MS` (off by default).
+    pub issue: IssueSettings,
 }
 
 impl Default for QueueAppOptions {
@@ -50,6 +56,9 @@ impl Default for QueueAppOptions {
             declared: BTreeMap::new(),
             key_prefix: unique_key_prefix(),
             tick_ms: Some(100),
+            redis_timeout_ms: 1000,
+            redis_pool_size: 32,
+            issue: IssueSettings::default(),
         }
     }
 }
@@ -109,8 +118,8 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
         redis: RedisSettings {
             url: options.redis_url.clone(),
             cluster_urls: options.redis_cluster_urls.clone(),
-            pool_size: 32,
-            timeout_ms: 1000,
+            pool_size: options.redis_pool_size,
+            timeout_ms: options.redis_timeout_ms,
             key_prefix: options.key_prefix.clone(),
         },
         secrets: SecretSettings {
@@ -124,6 +133,7 @@ pub fn queue_settings(options: &QueueAppOptions) -> Settings {
             tick_ms: options.tick_ms.unwrap_or(1000),
             eviction_batch: 10_000,
         },
+        issue: options.issue,
         log: LogSettings {
             format: LogFormat::Pretty,
         },

@@ -46,6 +46,13 @@ impl ThrowawayCluster {
     /// `redis-cli --cluster create --cluster-replicas 1` and waits until
     /// every node reports `cluster_state:ok`.
     pub fn start() -> Self {
+        Self::start_with_node_timeout(2_000)
+    }
+
+    /// Like [`Self::start`], with `cluster-node-timeout` in milliseconds:
+    /// how long a silent master has until its replica takes over (the
+    /// election adds 0.5 to 1 s).
+    pub fn start_with_node_timeout(node_timeout_ms: u32) -> Self {
         let ports = free_ports();
         let dir = std::env::temp_dir().join(format!(
             "throwaway-redis-cluster-{}-{}",
@@ -66,8 +73,12 @@ impl ThrowawayCluster {
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes"])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--cluster-node-timeout", "2000"])
+                .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
                 .args(["--appendonly", "no", "--save", ""])
+                // Replicas sync at once, not after the default 5 s wait for
+                // more replicas to share one diskless transfer: a failover
+                // before the first sync would promote an empty node.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .args(["--dir", cluster.dir.to_str().expect("a UTF-8 temp path")])
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::null())
@@ -149,6 +160,70 @@ impl ThrowawayCluster {
         self.killed.push(port);
     }
 
+    /// What one node has logged so far.
+    pub fn node_log(&self, port: u16) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{port}.log"))).unwrap_or_default()
+    }
+
+    /// Stops one node (`SIGSTOP`): it keeps its sockets and answers
+    /// nothing until [`Self::thaw`].
+    pub fn freeze(&self, port: u16) {
+        self.signal(port, "-STOP");
+    }
+
+    /// Lets a frozen node go on (`SIGCONT`).
+    pub fn thaw(&self, port: u16) {
+        self.signal(port, "-CONT");
+    }
+
+    fn signal(&self, port: u16, signal: &str) {
+        let index = self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a node of this cluster");
+        let status = Command::new("kill")
+            .args([signal, &self.children[index].id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {port} failed");
+    }
+
+    /// The replica of the master `master` (by node id).
+    pub fn replica_of(&self, master: &ClusterNode) -> ClusterNode {
+        self.topology()
+            .into_iter()
+            .find(|n| n.master_id.as_deref() == Some(master.id.as_str()))
+            .unwrap_or_else(|| panic!("master {} has a replica", master.port))
+    }
+
+    /// Waits until a node other than `old` serves `slot` and every slot is
+    /// served again (`cluster_state:ok` on every live node); returns the
+    /// new master of the slot.
+    pub fn wait_for_new_master(&self, slot: u16, old: u16, timeout: Duration) -> ClusterNode {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let promoted = self.live_ports().all(|port| {
+                let text: Result<String, _> = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut self.node(port));
+                text.is_ok_and(|text| {
+                    parse_nodes(&text)
+                        .iter()
+                        .any(|n| n.master && n.port != old && n.serves(slot))
+                })
+            });
+            if promoted {
+                return self.master_of(slot);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no node took over slot {slot} from {old} within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn live_ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.ports
             .iter()
@@ -226,6 +301,13 @@ impl ThrowawayCluster {
                         && field("cluster_slots_ok:").as_deref() == Some("16384")
                 })
             });
+            // A replica has synced with its master and follows it.
+            self.wait_for(port, "a replica's link to its master up", |conn| {
+                let info: Result<String, _> = redis::cmd("INFO").arg("replication").query(conn);
+                info.is_ok_and(|info| {
+                    !info.contains("role:slave") || info.contains("master_link_status:up")
+                })
+            });
             // Every replica known as one, by every node.
             self.wait_for(port, "three replicas known", |conn| {
                 let text: Result<String, _> = redis::cmd("CLUSTER").arg("NODES").query(conn);
@@ -265,6 +347,17 @@ impl ThrowawayCluster {
 
 impl Drop for ThrowawayCluster {
     fn drop(&mut self) {
+        // A failing test shows what the cluster went through.
+        if std::thread::panicking() {
+            for &port in &self.ports {
+                let log = self.node_log(port);
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- redis cluster node {port}, last lines of its log:");
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
         for child in &mut self.children {
             let _ = child.kill();
         }

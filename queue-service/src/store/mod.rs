@@ -4,12 +4,14 @@
 //! replies are decoded in [`replies`], and the key layout is in
 //! `shared::queue`.
 
+mod replication;
 mod replies;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use deadpool_redis::redis::{self, Script};
+pub use replication::IssueWait;
 pub use replies::{HeartbeatOutcome, IssueLimit, IssueOutcome, Opening, QueueStats, TickReport};
 use shared::ids::{QueueId, UserId};
 use shared::queue::{QueueKeys, queue_script_source};
@@ -108,6 +110,8 @@ pub struct QueueStore {
     /// Draw seeds of queues with an opening, as last read from Redis: the
     /// issue script says when one is stale (the queue was re-created).
     draw_seeds: Arc<Mutex<HashMap<QueueId, DrawSeed>>>,
+    /// Whether a new place waits for replicas before it is answered.
+    issue_wait: Option<IssueWait>,
 }
 
 impl QueueStore {
@@ -115,7 +119,14 @@ impl QueueStore {
         Self {
             pool,
             draw_seeds: Arc::default(),
+            issue_wait: None,
         }
+    }
+
+    /// New places wait for replicas as `wait` says (`None`: they do not).
+    pub fn with_issue_wait(mut self, wait: Option<IssueWait>) -> Self {
+        self.issue_wait = wait;
+        self
     }
 
     pub fn pool(&self) -> &RedisPool {
@@ -281,19 +292,28 @@ impl QueueStore {
         let keys = self.keys(queue);
         let mut conn = self.pool.get().await?;
         let seed = self.cached_seed(queue);
-        let reply: Vec<i64> = issue_invocation(&keys, arrival, seed.as_ref())
+        let mut reply: Vec<i64> = issue_invocation(&keys, arrival, seed.as_ref())
             .invoke_async(&mut conn)
             .await?;
-        if reply != [replies::ISSUE_STALE_DRAW_SEED] {
-            return replies::issue(&reply);
+        if reply == [replies::ISSUE_STALE_DRAW_SEED] {
+            drop(conn);
+            let seed = self.draw_seed(queue).await?;
+            conn = self.pool.get().await?;
+            reply = issue_invocation(&keys, arrival, seed.as_ref())
+                .invoke_async(&mut conn)
+                .await?;
         }
-        drop(conn);
-        let seed = self.draw_seed(queue).await?;
-        let mut conn = self.pool.get().await?;
-        let reply: Vec<i64> = issue_invocation(&keys, arrival, seed.as_ref())
-            .invoke_async(&mut conn)
-            .await?;
-        replies::issue(&reply)
+        let outcome = replies::issue(&reply)?;
+        if let Some(wait) = &self.issue_wait
+            && matches!(
+                outcome,
+                IssueOutcome::Issued(_) | IssueOutcome::IssuedAfterExpiry(_)
+            )
+        {
+            // On the connection that wrote the place (see `IssueWait`).
+            wait.confirm(&mut conn, &keys.line()).await;
+        }
+        Ok(outcome)
     }
 
     /// Keeps the estimate a newly issued waiting user was given, to compare

@@ -2,7 +2,10 @@
 //! and three replicas of their own on loopback. Queues spread over every
 //! master, the line moves, a purchase is gated by a token the cluster
 //! holds, the seat feed and origin health are written, and the scripts
-//! survive a failover to a node that never saw them.
+//! survive a failover to a node that never saw them. `failover`: a master
+//! killed under load, and what asynchronous replication can lose.
+
+mod failover;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

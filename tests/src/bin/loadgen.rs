@@ -15,7 +15,7 @@ use shared::token::TokenCodec;
 use tests::load::fixtures::{bench_token, bench_user, preload_waiting};
 use tests::load::http1::request;
 use tests::load::runner::{LoadReport, LoadSpec, RequestMaker, run};
-use tests::load::suite::{SuiteConfig, bench_queue_config, render_table, run_suite};
+use tests::load::suite::{ClusterTarget, SuiteConfig, bench_queue_config, render_table, run_suite};
 
 #[derive(Parser)]
 #[command(about = "Drives the services with HTTP load and reports latency")]
@@ -94,10 +94,17 @@ enum Scenario {
         /// Seconds instead of minutes: proves the harness works.
         #[arg(long)]
         smoke: bool,
-        /// Only these scenario groups (comma-separated): queue, line, ticks,
-        /// polling, holds, hot-seat, payments.
+        /// Only these scenario groups (comma-separated): queue, limits,
+        /// line, ticks, polling, cluster, holds, hot-seat, payments.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// A queue service on Redis Cluster (the `cluster` group compares
+        /// it with the one at --queue-addr).
+        #[arg(long, requires = "cluster_urls")]
+        cluster_queue_addr: Option<SocketAddr>,
+        /// That cluster's seed nodes, as REDIS_CLUSTER_URLS names them.
+        #[arg(long, requires = "cluster_queue_addr")]
+        cluster_urls: Option<String>,
     },
     /// GET one path (for calibrating the generator itself).
     Get {
@@ -182,6 +189,8 @@ async fn main() -> anyhow::Result<()> {
             reservation_pid,
             smoke,
             only,
+            cluster_queue_addr,
+            cluster_urls,
         } => {
             let rows = run_suite(SuiteConfig {
                 queue_addr,
@@ -195,6 +204,12 @@ async fn main() -> anyhow::Result<()> {
                 reservation_pid,
                 smoke,
                 only,
+                cluster: cluster_queue_addr
+                    .zip(cluster_urls)
+                    .map(|(queue_addr, seed_urls)| ClusterTarget {
+                        queue_addr,
+                        seed_urls,
+                    }),
             })
             .await?;
             say(&render_table(&rows));

@@ -26,6 +26,9 @@ use super::fixtures::{admit, bench_token, bench_user, preload_waiting};
 use super::http1::{Http1Connection, request};
 use super::runner::{LoadReport, LoadSpec, RequestMaker, run, run_fixed};
 
+mod cluster;
+pub use cluster::ClusterTarget;
+
 /// Where the services and their stores run, and how long to measure.
 #[derive(Debug, Clone)]
 pub struct SuiteConfig {
@@ -41,8 +44,12 @@ pub struct SuiteConfig {
     /// A few seconds in all, tiny populations: proves the harness works.
     pub smoke: bool,
     /// Scenario groups to run (`queue`, `limits`, `line`, `ticks`,
-    /// `polling`, `holds`, `hot-seat`, `payments`); all when empty.
+    /// `polling`, `cluster`, `holds`, `hot-seat`, `payments`); all when
+    /// empty.
     pub only: Vec<String>,
+    /// A queue service on a Redis Cluster, for the `cluster` group (which
+    /// is skipped without one unless asked for by name).
+    pub cluster: Option<ClusterTarget>,
 }
 
 /// One line of the result table.
@@ -202,6 +209,13 @@ pub async fn run_suite(cfg: SuiteConfig) -> anyhow::Result<Vec<Row>> {
     }
     if polling {
         bench.polling_memory().await?;
+    }
+    // Asked for by name, a missing cluster is an error; in a full run
+    // without one the group is left out.
+    if bench.cfg.only.iter().any(|g| g == "cluster")
+        || (bench.cfg.only.is_empty() && bench.cfg.cluster.is_some())
+    {
+        bench.cluster_vs_single().await?;
     }
     if holds {
         bench.holds().await?;

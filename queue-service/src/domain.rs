@@ -614,7 +614,8 @@ pub fn poll_after_ms(standing: &Standing) -> u64 {
         (Place::Waiting { position }, Some(budget)) => {
             let interval = budget_poll_ms(position, standing.waiting, budget);
             // Stretched by 0–20 %, never shrunk: the budget stays a bound.
-            let spread_permille = 1000 + (standing.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 201;
+            let spread_permille =
+                1000 + (standing.seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 201;
             advised.max((interval * spread_permille as f64 / 1000.0).ceil() as u64)
         }
         _ => advised,
@@ -861,7 +862,10 @@ mod tests {
         ] {
             let without = line_poll_rate(waiting, 100.0, None);
             let with = line_poll_rate(waiting, 100.0, Some(budget));
-            assert!(with <= f64::from(budget), "{waiting} waiting: {with} polls/s");
+            assert!(
+                with <= f64::from(budget),
+                "{waiting} waiting: {with} polls/s"
+            );
             assert!(with <= without, "a budget never asks for more polls");
         }
     }
@@ -884,7 +888,11 @@ mod tests {
             place: Place::Active { until_ms: 0 },
             ..budgeted(1, 1_000_000)
         };
-        assert_eq!(poll_after_ms(&active), 20_000, "active users keep the TTL cadence");
+        assert_eq!(
+            poll_after_ms(&active),
+            20_000,
+            "active users keep the TTL cadence"
+        );
     }
 
     #[test]

@@ -267,9 +267,7 @@ fn standing(script: &str, reply: &[i64]) -> Result<Standing, RedisFailure> {
         spread_ms: count(spread_ms),
         now_ms,
         waiting: count(waiting),
-        poll_budget_per_second: u32::try_from(poll_budget)
-            .ok()
-            .filter(|&budget| budget > 0),
+        poll_budget_per_second: u32::try_from(poll_budget).ok().filter(|&budget| budget > 0),
     })
 }
 

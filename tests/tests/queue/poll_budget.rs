@@ -290,7 +290,10 @@ async fn a_line_of_a_million_polls_within_its_budget_and_only_the_silent_are_evi
     );
 
     assert!(advised_rate <= f64::from(BUDGET), "advised {advised_rate}");
-    assert!(realized_rate <= f64::from(BUDGET), "realized {realized_rate}");
+    assert!(
+        realized_rate <= f64::from(BUDGET),
+        "realized {realized_rate}"
+    );
     assert!(
         without_rate > 2.0 * f64::from(BUDGET),
         "the budget matters here: {without_rate} polls/s without it"
